@@ -1,0 +1,18 @@
+"""nn2rtl: neural networks from ONNX to bit-exact, pipelined Verilog through Amaranth HDL.
+
+>>> import nn2rtl                                          # doctest: +SKIP
+>>> design = nn2rtl.convert("model.onnx", precision="fixed<16,6>")
+>>> y = design.predict(x)          # golden model, bit-exact with the RTL
+>>> design.write("out")            # out/rtl/<top>.v, out/design.json
+>>> design.simulate().bit_exact    # Verilator + cocotb
+"""
+
+__version__ = "0.1.0"
+
+from .design import Design, convert  # noqa: E402
+from .errors import (ConfigError, ModelError, Nn2rtlError, PrecisionError, SimulationError,  # noqa: E402
+                     UnsupportedOpError)
+from .fixed import FixedType, Overflow, Rounding  # noqa: E402
+
+__all__ = ["convert", "Design", "FixedType", "Rounding", "Overflow", "Nn2rtlError", "ModelError",
+           "UnsupportedOpError", "ConfigError", "PrecisionError", "SimulationError", "__version__"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import PrecisionError
 
-__all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "MAX_INT64_BITS"]
+__all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "quantize_params", "MAX_INT64_BITS"]
 
 #: Widest raw value (in bits, sign included) for which int64 arithmetic is used.
 MAX_INT64_BITS = 62
@@ -334,3 +334,22 @@ class FixedType:
 
     def to_dict(self):
         return str(self)
+
+
+def quantize_params(t, values):
+    """Quantise weights or biases the way hls4ml's generated firmware receives them.
+
+    hls4ml writes each parameter as decimal text with as many fractional digits as the type has fractional bits,
+    the C++ compiler reads the text back as a ``double``, and the assignment to the weight type floors it.
+    For ordinary float32 weights this equals :meth:`FixedType.quantize`; it differs when a value lies within half
+    a printed digit *below* a grid point (``-1e-12`` becomes ``0``, not ``-2**-F``). We reproduce that path so a
+    user switching between the two tools gets identical weights.
+
+    >>> t = FixedType.parse("fixed<16,6>")
+    >>> quantize_params(t, [-1e-12, 0.5, -0.25]).tolist()
+    [0, 512, -256]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    digits = t.frac if t.frac > 0 else len(str(2 ** max(t.integer, 0)))
+    text = np.array([float(f"{v:.{digits}f}") for v in x.flat], dtype=np.float64).reshape(x.shape)
+    return t.quantize(text)

@@ -1,0 +1,204 @@
+"""hls4ml-style configuration, parsed once into typed values.
+
+Accepted shape (a dict, or the same as a YAML file)::
+
+    Model:
+      Precision: fixed<16,6>        # or {default: ..., weight: ..., bias: ..., result: ..., accum: ...}
+      ReuseFactor: 1
+      Strategy: Latency             # or Resource
+      IOType: io_parallel
+    LayerType:
+      Dense: {Precision: {accum: auto}}
+    LayerName:
+      fc1: {Precision: {weight: fixed<8,3>, result: fixed<12,4>}, ReuseFactor: 1}
+      input: {Precision: {result: fixed<12,4>}}   # an input's name sets the input type
+
+Resolution order for each layer and variable: ``LayerName`` > ``LayerType`` > ``Model``. Defaults equal hls4ml's:
+every variable ``fixed<16,6>``, the accumulator equal to the model precision; ``accum: auto`` asks for hls4ml's
+precision inference (exact widths grown by ``ceil(log2(n_in))``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .errors import ConfigError, PrecisionError
+from .fixed import FixedType
+
+__all__ = ["Strategy", "Config", "LayerConfig", "AUTO", "PRECISION_KEYS"]
+
+AUTO = "auto"
+PRECISION_KEYS = ("default", "weight", "bias", "result", "accum")
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "IOType")
+_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy")
+_TOP_KEYS = ("Model", "LayerType", "LayerName")
+
+
+class Strategy(enum.Enum):
+    LATENCY = "Latency"
+    RESOURCE = "Resource"
+
+
+def _precision(value, where):
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return FixedType.parse(value)
+    except PrecisionError as e:
+        raise PrecisionError(f"{where}: {e}") from None
+
+
+def _precision_dict(value, where):
+    """``Precision`` as a string (default for every variable) or a dict by variable name."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k not in PRECISION_KEYS:
+                raise ConfigError(f"{where}: unknown precision variable {k!r} (expected one of "
+                                  f"{', '.join(PRECISION_KEYS)})")
+            out[k] = _precision(v, f"{where}.{k}")
+        return out
+    return {"default": _precision(value, where)}
+
+
+def _reuse(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: ReuseFactor must be a positive integer, not {value!r}")
+    return value
+
+
+def _strategy(value, where):
+    for s in Strategy:
+        if isinstance(value, str) and value.strip().lower() == s.value.lower():
+            return s
+    raise ConfigError(f"{where}: Strategy must be 'Latency' or 'Resource', not {value!r}")
+
+
+def _check_keys(d, allowed, where):
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where} must be a mapping, not {type(d).__name__}")
+    for k in d:
+        if k not in allowed:
+            raise ConfigError(f"{where}: unknown key {k!r} (expected one of {', '.join(allowed)})")
+
+
+def _layer_entry(d, where):
+    _check_keys(d, _LAYER_KEYS, where)
+    out = {}
+    if "Precision" in d:
+        out["precision"] = _precision_dict(d["Precision"], f"{where}.Precision")
+    if "ReuseFactor" in d:
+        out["reuse_factor"] = _reuse(d["ReuseFactor"], f"{where}.ReuseFactor")
+    if "Strategy" in d:
+        out["strategy"] = _strategy(d["Strategy"], f"{where}.Strategy")
+    return out
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """The resolved settings of one layer."""
+
+    weight: FixedType
+    bias: FixedType
+    result: FixedType
+    accum: object  # FixedType or AUTO
+    reuse_factor: int
+    strategy: Strategy
+
+
+@dataclass
+class Config:
+    precision: dict = field(default_factory=lambda: {"default": FixedType(16, 6)})
+    reuse_factor: int = 1
+    strategy: Strategy = Strategy.LATENCY
+    layer_type: dict = field(default_factory=dict)
+    layer_name: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d):
+        if d is None:
+            d = {}
+        _check_keys(d, _TOP_KEYS, "config")
+        cfg = cls()
+        model = d.get("Model", {}) or {}
+        _check_keys(model, _MODEL_KEYS, "Model")
+        if "Precision" in model:
+            prec = _precision_dict(model["Precision"], "Model.Precision")
+            if "default" not in prec:
+                prec["default"] = FixedType(16, 6)
+            if prec["default"] == AUTO:
+                raise ConfigError("Model.Precision: the model default cannot be 'auto'")
+            cfg.precision = prec
+        if "ReuseFactor" in model:
+            cfg.reuse_factor = _reuse(model["ReuseFactor"], "Model.ReuseFactor")
+        if "Strategy" in model:
+            cfg.strategy = _strategy(model["Strategy"], "Model.Strategy")
+        if model.get("IOType", "io_parallel") != "io_parallel":
+            raise ConfigError(f"Model.IOType: only 'io_parallel' is supported, not {model['IOType']!r}")
+        for key, attr in (("LayerType", "layer_type"), ("LayerName", "layer_name")):
+            section = d.get(key, {}) or {}
+            _check_keys(section, list(section), key)
+            getattr(cfg, attr).update({str(k): _layer_entry(v or {}, f"{key}.{k}") for k, v in section.items()})
+        return cfg
+
+    @classmethod
+    def load(cls, path):
+        import yaml
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f)
+        except OSError as e:
+            raise ConfigError(f"cannot read config {str(path)!r}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+        return cls.from_dict(data)
+
+    def with_overrides(self, precision=None, reuse_factor=None):
+        """This config with the model-level precision and/or reuse factor replaced (the CLI's options)."""
+        cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, dict(self.layer_type),
+                     dict(self.layer_name))
+        if precision is not None:
+            cfg.precision = dict(cfg.precision, default=_precision(precision, "--precision"))
+            if cfg.precision["default"] == AUTO:
+                raise ConfigError("--precision: the model default cannot be 'auto'")
+        if reuse_factor is not None:
+            cfg.reuse_factor = _reuse(reuse_factor, "--reuse")
+        return cfg
+
+    def _lookup(self, names, layer_type, key):
+        for name in names:
+            entry = self.layer_name.get(name, {})
+            if key in entry:
+                return entry[key]
+        entry = self.layer_type.get(layer_type, {})
+        return entry.get(key)
+
+    def precision_of(self, names, layer_type, var):
+        """The precision of ``var`` (weight, bias, result, accum) for a layer known by any of ``names``."""
+        for source in [self.layer_name.get(n, {}).get("precision", {}) for n in names] + [
+                self.layer_type.get(layer_type, {}).get("precision", {})]:
+            if var in source:
+                return source[var]
+            if "default" in source:
+                return source["default"]
+        if var in self.precision:
+            return self.precision[var]
+        return self.precision["default"]
+
+    def layer(self, names, layer_type):
+        rf = self._lookup(names, layer_type, "reuse_factor") or self.reuse_factor
+        st = self._lookup(names, layer_type, "strategy") or self.strategy
+        return LayerConfig(*(self.precision_of(names, layer_type, v) for v in ("weight", "bias", "result", "accum")),
+                           reuse_factor=rf, strategy=st)
+
+    def check_names(self, known_names, known_types):
+        """Reject ``LayerName``/``LayerType`` entries that match nothing in the model (likely typos)."""
+        for name in sorted(self.layer_name):
+            if name not in known_names:
+                raise ConfigError(f"LayerName.{name}: no layer or input of that name; the model has: "
+                                  f"{', '.join(sorted(known_names))}")
+        for t in sorted(self.layer_type):
+            if t not in known_types:
+                raise ConfigError(f"LayerType.{t}: unknown layer type (expected one of "
+                                  f"{', '.join(sorted(known_types))})")

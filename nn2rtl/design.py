@@ -1,0 +1,301 @@
+"""A converted design: the typed graph, its schedule, its Verilog; predict, simulate, write, load."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import Config
+from .errors import ConfigError, ModelError
+from .fixed import FixedType
+from .golden import run_golden
+from .graph import Graph, Node, Tensor, sanitize_name
+from .rtl import schedule
+
+__all__ = ["Design", "convert", "make_vectors", "LINT_WAIVERS"]
+
+#: Verilator -Wall warnings that Amaranth's Verilog output raises by construction, and why they are harmless.
+LINT_WAIVERS = {
+    "DECLFILENAME": "one file holds the top level and all its submodules, so that a single file is added to a "
+                    "project; only the top level matches the file name.",
+    "UNUSEDSIGNAL": "Amaranth keeps a named wire for every port of every flattened submodule (for waveform "
+                    "debugging), and truncating casts intentionally drop low or high product bits.",
+    "WIDTH": "Amaranth emits comparisons and additions against minimal-width constants (e.g. $signed(1'h0)) and "
+             "relies on Verilog's standard operand extension; every width is fixed by the Amaranth netlist.",
+}
+
+
+class Design:
+    """A typed graph plus everything derived from it (schedule, Verilog)."""
+
+    def __init__(self, graph: Graph, top: str, source: str = "", verilog: str | None = None):
+        self.graph = graph
+        self.top = top
+        self.source = source
+        self.costs, self.latency, self.ii = schedule(graph)
+        self._verilog = verilog
+
+    # -- conversions -----------------------------------------------------------------------------------------
+
+    @property
+    def input(self):
+        return self.graph.tensors[self.graph.inputs[0]]
+
+    @property
+    def output(self):
+        return self.graph.tensors[self.graph.outputs[0]]
+
+    @property
+    def verilog(self):
+        if self._verilog is None:
+            from .rtl import to_verilog
+            _, body = to_verilog(self.graph, self.top)
+            self._verilog = self._header() + body
+        return self._verilog
+
+    def quantize_input(self, x):
+        """Floats -> raw input values, exactly as ``ap_fixed``'s conversion from double does."""
+        x = np.asarray(x, dtype=np.float64)
+        n = self.input.size
+        if x.size % n or (x.ndim >= 1 and x.shape[-1] * (int(np.prod(x.shape[1:])) // max(x.shape[-1], 1)) != n
+                          and x.ndim > 1):
+            raise ConfigError(f"input array of shape {list(x.shape)} does not hold rows of {n} features "
+                              f"(input '{self.input.name}' has shape {list(self.input.shape)})")
+        try:
+            return self.input.type.quantize(x.reshape(-1, n))
+        except ValueError as e:
+            raise ConfigError(f"input array: {e}") from None
+
+    def predict_raw(self, raw):
+        return run_golden(self.graph, {self.graph.inputs[0]: raw})[self.graph.outputs[0]]
+
+    def predict(self, x):
+        """Golden model, float in and out: inputs quantised like ``ap_fixed``, outputs the exact type values."""
+        return self.output.type.dequantize(self.predict_raw(self.quantize_input(x)))
+
+    # -- reports -------------------------------------------------------------------------------------------
+
+    def report(self):
+        layers = []
+        for n in self.graph.nodes:
+            if n.op == "Identity":
+                continue
+            c = self.costs[n.name]
+            layers.append({
+                "name": n.name, "source": n.attrs.get("source_name", n.name), "op": n.op,
+                "input_shape": list(self.graph.tensors[n.inputs[0]].shape),
+                "output_shape": list(self.graph.tensors[n.outputs[0]].shape),
+                "types": {k: str(v) for k, v in sorted(n.types.items())},
+                **({"reuse_factor": n.attrs["reuse_factor"], "strategy": n.attrs["strategy"]}
+                   if "reuse_factor" in n.attrs else {}),
+                **c.to_dict(),
+            })
+        return {
+            "nn2rtl_version": __version__, "top": self.top, "source": self.source,
+            "latency": self.latency, "ii": self.ii,
+            "input": {"name": self.input.name, "shape": list(self.input.shape), "type": str(self.input.type),
+                      "port": "in_data", "width": self.input.size * self.input.type.width},
+            "output": {"name": self.output.name, "shape": list(self.output.shape), "type": str(self.output.type),
+                       "port": "out_data", "width": self.output.size * self.output.type.width},
+            "totals": {"multipliers": sum(c.multipliers for c in self.costs.values()),
+                       "products": sum(c.products for c in self.costs.values()),
+                       "registers": sum(c.registers for c in self.costs.values())},
+            "layers": layers,
+        }
+
+    def summary(self):
+        rows = [("layer", "op", "in", "out", "result type", "accum", "lat", "II", "mults")]
+        for lay in self.report()["layers"]:
+            rows.append((lay["name"], lay["op"], "x".join(map(str, lay["input_shape"])),
+                         "x".join(map(str, lay["output_shape"])), lay["types"]["result"],
+                         lay["types"].get("accum", "-"), str(lay["latency"]), str(lay["ii"]),
+                         str(lay["multipliers"])))
+        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        t = self.report()["totals"]
+        lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
+                     f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
+                     f"{t['multipliers']} multipliers")
+        return "\n".join(lines)
+
+    def _header(self):
+        tin, tout = self.input, self.output
+        return (
+            f"// {self.top}: generated by nn2rtl {__version__} from {Path(self.source).name or 'a model'}.\n"
+            f"// Ports (clock 'clk' rising edge, synchronous active-high reset 'rst'):\n"
+            f"//   in_data   [{tin.size * tin.type.width - 1}:0]  input '{tin.name}': {tin.size} x {tin.type}, "
+            f"element k in bits [k*{tin.type.width} +: {tin.type.width}], raw two's complement\n"
+            f"//   in_valid                 high: in_data holds a new input (one may arrive every cycle, II = "
+            f"{self.ii})\n"
+            f"//   out_data  [{tout.size * tout.type.width - 1}:0]  output '{tout.name}': {tout.size} x "
+            f"{tout.type}, element k in bits [k*{tout.type.width} +: {tout.type.width}]\n"
+            f"//   out_valid                high for one cycle per result, {self.latency} cycles after its "
+            f"in_valid\n"
+            f"// A raw value r of fixed<W,I> means r * 2^-(W-I).\n\n")
+
+    def lint_waivers(self):
+        lines = ["`verilator_config", f"// Lint waivers for {self.top}.v: warnings that Amaranth output raises "
+                                      "by construction."]
+        for rule, why in LINT_WAIVERS.items():  # no quote characters in comments: Verilator 5.006 rejects them
+            lines += [f"// {rule}: {why.replace(chr(39), '')}", f'lint_off -rule {rule} -file "*{self.top}.v"']
+        return "\n".join(lines) + "\n"
+
+    # -- files -----------------------------------------------------------------------------------------------
+
+    def write(self, out_dir):
+        """Write ``rtl/<top>.v``, ``rtl/<top>.vlt``, ``design.json`` and ``graph.json`` into ``out_dir``,
+        atomically: files go to a temporary sibling directory that replaces ``out_dir`` only when complete."""
+        out = Path(out_dir).resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        verilog = self.verilog
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            (tmp / "rtl").mkdir()
+            (tmp / "rtl" / f"{self.top}.v").write_text(verilog)
+            (tmp / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
+            (tmp / "design.json").write_text(json.dumps(self.report(), indent=2) + "\n")
+            (tmp / "graph.json").write_text(json.dumps(graph_to_json(self.graph, self.top, self.source)) + "\n")
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+                os.rename(out, old / "x")
+                os.rename(tmp, out)
+                shutil.rmtree(old)
+            else:
+                os.rename(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    @classmethod
+    def load(cls, out_dir):
+        """Load a design written by :meth:`write` (for ``predict`` and ``simulate``)."""
+        out = Path(out_dir)
+        try:
+            data = json.loads((out / "graph.json").read_text())
+        except OSError:
+            raise ConfigError(f"'{out}' is not an nn2rtl output directory (no graph.json); "
+                              f"run 'nn2rtl convert MODEL -o {out}' first") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"'{out / 'graph.json'}' is corrupt: {e}") from None
+        graph, top, source = graph_from_json(data)
+        vpath = out / "rtl" / f"{top}.v"
+        verilog = vpath.read_text() if vpath.exists() else None
+        return cls(graph, top, source, verilog)
+
+    # -- simulation ------------------------------------------------------------------------------------------
+
+    def simulate(self, inputs=None, vectors=1000, seed=0, work_dir=None, verilog_path=None):
+        """Run the Verilog in Verilator on ``inputs`` (floats; default: random and extreme raw vectors, at least
+        ``vectors`` of them), compare every output bit with the golden model, and measure the latency."""
+        from sim.runner import run_design
+        if inputs is not None:
+            raw = self.quantize_input(inputs)
+        else:
+            raw = make_vectors(self.input.type, self.input.size, vectors, seed)
+        expected = self.predict_raw(raw)
+        rng = np.random.default_rng(seed + 1)
+        gaps = np.zeros(len(raw), dtype=np.int64)
+        tail = len(raw) // 5  # the last fifth arrives with random idle cycles in between
+        if tail:
+            gaps[-tail:] = rng.integers(0, 4, size=tail)
+        work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
+        if verilog_path is None:
+            verilog_path = work / "rtl" / f"{self.top}.v"
+            verilog_path.parent.mkdir(parents=True, exist_ok=True)
+            verilog_path.write_text(self.verilog)
+            (work / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
+        vlt = Path(verilog_path).with_suffix(".vlt")
+        return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
+                          self.output.type.signed, self.latency, work / "sim", gaps,
+                          extra_sources=[vlt] if vlt.exists() else [])
+
+
+def make_vectors(t: FixedType, n_in, n, seed=0):
+    """At least ``n`` raw input rows: corner cases first (zero, max, min, +-1 LSB, alternating extremes, one-hot
+    extremes), then random rows over the full range (overflowing accumulators on purpose) and random rows of
+    moderate magnitude (the values a trained network sees)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = t.min_raw, t.max_raw
+    one = min(1, hi)
+    rows = [np.zeros(n_in), np.full(n_in, hi), np.full(n_in, lo), np.full(n_in, one), np.full(n_in, max(-1, lo)),
+            np.full(n_in, hi - 1 if hi - 1 >= lo else hi), np.full(n_in, lo + 1 if lo + 1 <= hi else lo),
+            np.where(np.arange(n_in) % 2 == 0, hi, lo), np.where(np.arange(n_in) % 2 == 0, lo, hi)]
+    for k in range(min(n_in, 8)):
+        for v in (hi, lo):
+            r = np.zeros(n_in)
+            r[k] = v
+            rows.append(r)
+    fixed = np.array(rows, dtype=np.float64).astype(np.int64)
+    n_rand = max(n - len(fixed), 0)
+    full = rng.integers(lo, hi, size=(n_rand // 2, n_in), endpoint=True)
+    moderate = t.quantize(rng.normal(0.0, 1.5, size=(n_rand - n_rand // 2, n_in)))
+    return np.concatenate([fixed, full, moderate]).astype(np.int64)
+
+
+def convert(model, config=None, precision=None, reuse=None, top=None):
+    """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`."""
+    from .frontend.onnx import import_onnx
+    from .passes import lower, quantize
+    if config is None:
+        cfg = Config()
+    elif isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = Config.from_dict(config)
+    else:
+        cfg = Config.load(config)
+    cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse)
+    graph = import_onnx(model)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else ""
+    if top is None:
+        top = sanitize_name(Path(source).stem if source else graph.name, "nn2rtl_top")
+    elif not top.isidentifier():
+        raise ConfigError(f"top-level name must be a Verilog identifier, not {top!r}")
+    design = Design(quantize(lower(graph), cfg), top, source)
+    design.verilog  # noqa: B018 - generate now, so that errors surface before anything is written
+    return design
+
+
+# -- graph serialisation -------------------------------------------------------------------------------------
+
+def _enc_array(a):
+    a = np.asarray(a)
+    return {"shape": list(a.shape), "data": [int(v) for v in a.flat]}
+
+
+def _dec_array(d):
+    data = d["data"]
+    big = any(abs(v) >= 1 << 62 for v in data)
+    return np.array(data, dtype=object if big else np.int64).reshape(d["shape"])
+
+
+def graph_to_json(g: Graph, top, source):
+    return {
+        "format": "nn2rtl-graph-1", "top": top, "source": source, "name": g.name,
+        "inputs": g.inputs, "outputs": g.outputs,
+        "tensors": [{"name": t.name, "shape": list(t.shape), "type": str(t.type)} for t in g.tensors.values()],
+        "nodes": [{"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": n.attrs,
+                   "params": {k: _enc_array(v) for k, v in n.params.items()},
+                   "types": {k: str(v) for k, v in n.types.items()}} for n in g.nodes],
+    }
+
+
+def graph_from_json(d):
+    if d.get("format") != "nn2rtl-graph-1":
+        raise ModelError("graph.json was written by an incompatible nn2rtl version; convert the model again")
+    tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), FixedType.parse(t["type"])) for t in d["tensors"]}
+    nodes = [Node(n["name"], n["op"], n["inputs"], n["outputs"], n["attrs"],
+                  {k: _dec_array(v) for k, v in n["params"].items()},
+                  {k: FixedType.parse(v) for k, v in n["types"].items()}) for n in d["nodes"]]
+    return Graph(d["name"], d["inputs"], d["outputs"], nodes, tensors).verify(typed=True), d["top"], d["source"]
+
+
+

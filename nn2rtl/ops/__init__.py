@@ -1,0 +1,61 @@
+"""Operator registry: one class per typed op, holding everything the op means.
+
+Each op implements
+
+* ``quantize(node, graph, layer_config)`` — assign fixed-point types to the node's parameters, internal variables
+  and outputs, and replace float parameters by raw integers (type inference);
+* ``reference(node, inputs)`` — float semantics, used to check the front end against ONNX Runtime;
+* ``golden(node, inputs)`` — exact integer semantics on raw values (batch first), the oracle;
+* ``block(node, graph)`` — the :mod:`rtl_lib` component that implements it;
+* ``cost(node, graph)`` — latency, initiation interval and resources, read off the same block.
+"""
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Cost", "Op", "REGISTRY", "register", "get_op"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    latency: int       #: cycles from input valid to output valid
+    ii: int            #: initiation interval: cycles between accepted inputs
+    multipliers: int   #: multipliers instantiated
+    products: int      #: multiplications per inference
+    registers: int     #: flip-flop bits in the datapath (estimate before synthesis)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class Op:
+    name = None
+
+    def quantize(self, node, graph, layer_config):
+        raise NotImplementedError
+
+    def reference(self, node, inputs):
+        raise NotImplementedError
+
+    def golden(self, node, inputs):
+        raise NotImplementedError
+
+    def block(self, node, graph, library=None):
+        raise NotImplementedError
+
+    def cost(self, node, graph):
+        raise NotImplementedError
+
+
+REGISTRY = {}
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_op(name):
+    return REGISTRY[name]
+
+
+from . import activation, dense  # noqa: E402,F401  (registration)

@@ -1,0 +1,96 @@
+"""Dense (fully connected) layer: ``y = x @ W + b`` with hls4ml's fixed-point semantics."""
+
+import math
+
+import numpy as np
+
+from rtl_lib.dense import DenseParallel, neuron_latency
+
+from ..config import AUTO
+from ..errors import ConfigError
+from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, quantize_params
+from . import Cost, Op, register
+
+#: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
+_CHUNK = 256
+
+
+def auto_accum(in_type, weight_type, n_in, has_bias):
+    """hls4ml's precision inference for a Dense accumulator: exact product widths grown by ``ceil(log2 n_in)``,
+    one more integer bit when a bias is added."""
+    grow = math.ceil(math.log2(n_in)) if n_in > 1 else 0
+    extra = 1 if has_bias else 0
+    p = in_type.product(weight_type)
+    return FixedType(p.width + grow + extra, p.integer + grow + extra, p.signed)
+
+
+@register
+class Dense(Op):
+    name = "Dense"
+
+    def quantize(self, node, graph, lc):
+        in_type = graph.tensors[node.inputs[0]].type
+        w = node.params["weight"]
+        b = node.params.get("bias")
+        node.types["weight"] = lc.weight
+        node.params["weight"] = quantize_params(lc.weight, w)
+        if b is not None:
+            node.types["bias"] = lc.bias
+            node.params["bias"] = quantize_params(lc.bias, b)
+        accum = lc.accum
+        if accum == AUTO:
+            accum = auto_accum(in_type, lc.weight, w.shape[0], b is not None)
+        node.types["accum"] = accum
+        result = lc.result if lc.result != AUTO else accum
+        graph.tensors[node.outputs[0]].type = result
+        node.attrs["reuse_factor"] = lc.reuse_factor
+        node.attrs["strategy"] = lc.strategy.value
+        if lc.reuse_factor != 1:
+            raise ConfigError(f"layer {node.label}: ReuseFactor {lc.reuse_factor} is not supported yet "
+                              f"(only 1, fully parallel)")
+
+    def reference(self, node, inputs):
+        (x,) = inputs
+        y = x @ node.params["weight"]
+        if node.params.get("bias") is not None:
+            y = y + node.params["bias"]
+        return [y]
+
+    def golden(self, node, inputs):
+        (x,) = inputs
+        graph_in_type = node.types["input"]
+        tw, tacc = node.types["weight"], node.types["accum"]
+        tout = node.types["result"]
+        w = node.params["weight"]
+        n_in, n_out = w.shape
+        tp = graph_in_type.product(tw)
+        bias = node.params.get("bias")
+        acc0 = (tacc.cast(bias, node.types["bias"]) if bias is not None
+                else np.zeros(n_out, dtype=np.int64 if tacc.width <= MAX_INT64_BITS else object))
+        wide = tp.width > MAX_INT64_BITS or tacc.width + n_in.bit_length() + 1 > MAX_INT64_BITS
+        w = as_raw_array(w, 100 if wide else tw.width)
+        out = []
+        for s in range(0, x.shape[0], _CHUNK):
+            xc = as_raw_array(x[s:s + _CHUNK], 100 if wide else graph_in_type.width)
+            prod = tacc.cast(xc[:, :, None] * w[None, :, :], tp)   # (rows, n_in, n_out), each product cast
+            if tacc.overflow is Overflow.WRAP:
+                acc = tacc.cast(prod.sum(axis=1) + acc0, tacc)  # modular: order does not matter
+            else:
+                acc = np.broadcast_to(acc0, (xc.shape[0], n_out))
+                for i in range(n_in):  # saturation is order-dependent: add in input order, as hls4ml does
+                    acc = tacc.cast(acc + prod[:, i, :], tacc)
+            out.append(tout.cast(acc, tacc))
+        return [np.concatenate(out, axis=0)]
+
+    def block(self, node, graph, library=None):
+        return DenseParallel(
+            in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
+            bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
+            out_type=node.types["result"], levels_per_stage=node.attrs.get("levels_per_stage", 2), library=library)
+
+    def cost(self, node, graph):
+        n_in, n_out = node.params["weight"].shape
+        latency = neuron_latency(n_in, node.attrs.get("levels_per_stage", 2))  # the schedule DenseParallel uses
+        acc_bits = node.types["accum"].width
+        registers = n_out * (n_in + 1) * acc_bits + n_out * node.types["result"].width + latency
+        return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out, registers=registers)

@@ -1,0 +1,78 @@
+"""RTL back end: a typed graph becomes one top-level Amaranth component, then Verilog.
+
+The top level (clock ``clk``, synchronous active-high reset ``rst``) has flat vectors::
+
+    in_data  [n_in * W_in]    element k in bits [k*W_in +: W_in]  (raw fixed-point, two's complement)
+    in_valid                  a new input every cycle is accepted (II = 1)
+    out_data [n_out * W_out]  element k in bits [k*W_out +: W_out]
+    out_valid                 high for one cycle per result, `latency` cycles after the matching in_valid
+
+Each node elaborates to the :mod:`rtl_lib` block its op names; latency is the sum of the blocks' latencies along
+the (single) path, read off the blocks themselves.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .errors import UnsupportedOpError
+from .ops import REGISTRY
+
+__all__ = ["Top", "to_verilog", "schedule"]
+
+
+def schedule(graph):
+    """Per-node cost and the design's latency/II, from the blocks that build the hardware."""
+    costs = {n.name: REGISTRY[n.op].cost(n, graph) for n in graph.nodes if n.op != "Identity"}
+    arrival = {t: 0 for t in graph.inputs}
+    for n in graph.nodes:
+        start = max(arrival[t] for t in n.inputs)
+        lat = costs[n.name].latency if n.name in costs else 0
+        for t in n.outputs:
+            arrival[t] = start + lat
+    latency = max(arrival[t] for t in graph.outputs)
+    ii = max([c.ii for c in costs.values()], default=1)
+    return costs, latency, ii
+
+
+class Top(wiring.Component):
+    def __init__(self, graph, library=None):
+        self.library = library
+        if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            raise UnsupportedOpError([(graph.name, "Graph", f"{len(graph.inputs)} inputs and {len(graph.outputs)} "
+                                                            "outputs; the RTL back end needs one of each")])
+        self.graph = graph
+        tin = graph.tensors[graph.inputs[0]]
+        tout = graph.tensors[graph.outputs[0]]
+        self.in_tensor, self.out_tensor = tin, tout
+        self.costs, self.latency, self.ii = schedule(graph)
+        super().__init__({
+            "in_data": In(tin.size * tin.type.width),
+            "in_valid": In(1),
+            "out_data": Out(tout.size * tout.type.width),
+            "out_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        data = {self.in_tensor.name: (self.in_data, self.in_valid)}
+        for n in self.graph.nodes:
+            d, v = data[n.inputs[0]]
+            if n.op == "Identity":
+                data[n.outputs[0]] = (d, v)
+                continue
+            blk = REGISTRY[n.op].block(n, self.graph, self.library)
+            m.submodules[n.name] = blk
+            m.d.comb += [blk.i.eq(d), blk.i_valid.eq(v)]
+            data[n.outputs[0]] = (blk.o, blk.o_valid)
+        d, v = data[self.out_tensor.name]
+        m.d.comb += [self.out_data.eq(d), self.out_valid.eq(v)]
+        return m
+
+
+def to_verilog(graph, top_name):
+    """Verilog text of the whole design (one module per block plus the top)."""
+    from rtl_lib.library import ModuleLibrary, convert
+    library = ModuleLibrary(top_name)
+    top = Top(graph, library)
+    return top, convert(top, top_name, library)

@@ -1,0 +1,49 @@
+"""Shared module definitions, so that large layers convert to Verilog quickly.
+
+Amaranth elaborates every instance of a block separately into a bit-level netlist; a layer of 2,000 constant
+multipliers takes seconds. A :class:`ModuleLibrary` lets a block ask for a module *definition* once (e.g. one
+neuron shape) and place many :class:`~amaranth.hdl.Instance`\\ s of it with different constant ports. Synthesis
+tools flatten the hierarchy and propagate the constants, so the hardware is the same; conversion time and
+Verilog size grow with the number of distinct shapes rather than with the number of instances.
+"""
+
+from amaranth.back import rtlil
+from amaranth.back.verilog import _convert_rtlil_text
+
+__all__ = ["ModuleLibrary", "convert"]
+
+
+class ModuleLibrary:
+    """Module definitions requested during elaboration, named ``<prefix>_<kind><k>`` in order of first request."""
+
+    def __init__(self, prefix):
+        if not isinstance(prefix, str) or not prefix.isidentifier():
+            raise ValueError(f"module prefix must be an identifier, not {prefix!r}")
+        self.prefix = prefix
+        self._by_key = {}
+        self._defs = []
+
+    def request(self, kind, key, factory):
+        """The module name for definition ``key``; ``factory()`` builds its elaboratable the first time."""
+        if (kind, key) not in self._by_key:
+            name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
+            self._by_key[kind, key] = name
+            self._defs.append((name, factory()))
+        return self._by_key[kind, key]
+
+    def definitions(self):
+        return list(self._defs)
+
+
+def convert(top, name, library):
+    """Verilog for ``top`` (named ``name``) followed by every module ``library`` collected while elaborating it.
+
+    One Yosys run converts the concatenated RTLIL; output is deterministic (no time stamps, fixed order).
+    """
+    texts = [rtlil.convert(top, name=name, emit_src=False)]
+    done = 0
+    while done < len(library.definitions()):  # a definition may request further definitions
+        def_name, elaboratable = library.definitions()[done]
+        texts.append(rtlil.convert(elaboratable, name=def_name, emit_src=False))
+        done += 1
+    return _convert_rtlil_text("\n".join(texts), strip_internal_attrs=True)
