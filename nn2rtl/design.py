@@ -63,12 +63,12 @@ class Design:
         """Floats -> raw input values, exactly as ``ap_fixed``'s conversion from double does."""
         x = np.asarray(x, dtype=np.float64)
         n = self.input.size
-        if x.size % n or (x.ndim >= 1 and x.shape[-1] * (int(np.prod(x.shape[1:])) // max(x.shape[-1], 1)) != n
-                          and x.ndim > 1):
+        rows = x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
+        if rows.shape[1] != n:
             raise ConfigError(f"input array of shape {list(x.shape)} does not hold rows of {n} features "
                               f"(input '{self.input.name}' has shape {list(self.input.shape)})")
         try:
-            return self.input.type.quantize(x.reshape(-1, n))
+            return self.input.type.quantize(rows)
         except ValueError as e:
             raise ConfigError(f"input array: {e}") from None
 

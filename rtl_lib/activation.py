@@ -16,6 +16,7 @@ class Relu(wiring.Component):
 
     def __init__(self, n, in_type, out_type):
         if not isinstance(n, int) or n < 1:
+            self._MustUse__silence = True
             raise ValueError(f"ReLU size must be a positive integer, not {n!r}")
         self.n, self.in_type, self.out_type = n, in_type, out_type
         super().__init__({

@@ -44,8 +44,13 @@ class Neuron(wiring.Component):
 
     def __init__(self, n_in, in_type, weight_type, bias_type, accum_type, out_type, levels_per_stage=2):
         if not isinstance(n_in, int) or n_in < 1:
+            self._MustUse__silence = True
             raise ValueError(f"neuron input count must be a positive integer, not {n_in!r}")
-        _check_type_args(accum_type)
+        try:
+            _check_type_args(accum_type)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
         self.n_in = n_in
         self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
         self.accum_type, self.out_type = accum_type, out_type
@@ -99,6 +104,15 @@ class DenseParallel(wiring.Component):
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
                  library=None):
+        try:
+            self._setup(in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
+                        library)
+        except ValueError:
+            self._MustUse__silence = True  # rejected parameters: not an unused design
+            raise
+
+    def _setup(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
+               library):
         weights = np.asarray(weights)
         if weights.ndim != 2 or weights.size == 0:
             raise ValueError(f"weights must be a non-empty 2-D array, not shape {weights.shape}")

@@ -1,6 +1,6 @@
 """ONNX front end: an ONNX model file becomes a float :class:`~nn2rtl.graph.Graph`.
 
-Supported (opsets 6 to 23, default domain): Gemm (transA/transB, alpha, beta), MatMul, Add of a constant
+Supported (opsets 6 and newer, default domain): Gemm (transA/transB, alpha, beta), MatMul, Add of a constant
 (a bias), Relu, Flatten, Reshape, Identity, Dropout, Constant. Initializers listed as graph inputs (old exporters)
 are constants, not inputs.
 
@@ -20,7 +20,10 @@ from ..graph import Graph, Node, Tensor, sanitize_name
 
 __all__ = ["load_model", "import_onnx", "preflight", "SUPPORTED_OPS", "MIN_OPSET", "MAX_OPSET"]
 
-MIN_OPSET, MAX_OPSET = 6, 23
+#: The semantics of every supported op are unchanged from opset 6 up to the newest opset this onnx package
+#: knows (tested: 6 to 21); Reshape's allowzero (opset 14) is rejected when it matters.
+MIN_OPSET = 6
+MAX_OPSET = max(23, __import__("onnx").defs.onnx_opset_version())
 SUPPORTED_OPS = ("Add", "Constant", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "Relu", "Reshape")
 
 
@@ -118,6 +121,8 @@ def preflight(model):
                 why = "no target shape"
             elif len(node.input) >= 2 and node.input[1] not in consts:
                 why = "the target shape must be a constant"
+            elif a.get("allowzero", 0) and len(node.input) >= 2 and 0 in list(consts[node.input[1]]):
+                why = "allowzero=1 with a zero in the target shape"
         elif node.op_type == "Flatten":
             if a.get("axis", 1) != 1:
                 why = f"only axis=1 is supported, not {a['axis']}"
@@ -147,10 +152,10 @@ def import_onnx(source):
     """ONNX file path (or a loaded ``ModelProto``) -> float :class:`Graph`. Runs :func:`preflight` first."""
     model = load_model(source) if not hasattr(source, "graph") else source
     opset = _opset(model)
+    preflight(model)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ModelError(f"the model uses ONNX opset {opset}; nn2rtl supports opsets {MIN_OPSET} to {MAX_OPSET} "
                          f"(convert it with onnx.version_converter)")
-    preflight(model)
     g = model.graph
     consts = _constants(g)
     tensors, features = {}, {}

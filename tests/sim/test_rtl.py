@@ -1,0 +1,100 @@
+"""Generated Verilog in Verilator (cocotb): bit-exact against the golden model, latency measured = stated."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import models
+
+import nn2rtl
+
+pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("verilator")]
+
+CONFIGS = {
+    "default_fixed16_6": {},
+    "narrow_wrapping": {"Model": {"Precision": "fixed<6,2>"}},
+    "rounding_saturating_results": {"Model": {"Precision": {"default": "fixed<10,3>", "accum": "fixed<14,5>",
+                                                            "result": "fixed<8,3,RND_CONV,SAT>"}}},
+    "unsigned_input_auto_accum": {"Model": {"Precision": {"default": "fixed<8,2>", "accum": "auto",
+                                                          "result": "fixed<12,4,RND,SAT_SYM>"}},
+                                  "LayerName": {"input": {"Precision": {"result": "ufixed<7,3>"}}}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_small_mlp_bit_exact(name, tmp_path):
+    path = models.save(models.torch_mlp([6, 7, 3], seed=len(name)), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, config=CONFIGS[name], top=f"mlp_{name}")
+    r = design.simulate(vectors=400, seed=1, work_dir=tmp_path)
+    assert r.results == r.vectors == 400
+    assert r.mismatches == 0, r.first_mismatches[:5]
+    assert r.latency_min == r.latency_max == design.latency == r.stated_latency
+
+
+def test_keras_layout_bit_exact(tmp_path):
+    path = models.save(models.keras_mlp([5, 4, 2], seed=9), tmp_path / "k.onnx")
+    design = nn2rtl.convert(path, precision="fixed<12,4>")
+    r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.bit_exact and r.latency_ok
+
+
+def test_example_bit_exact_with_random_extreme_and_real_inputs(example_model, tmp_path):
+    design = nn2rtl.convert(example_model)
+    r = design.simulate(vectors=1000, work_dir=tmp_path / "random")
+    assert r.vectors >= 1000 and r.back_to_back_cycles >= 800
+    assert r.bit_exact, r.first_mismatches[:5]
+    assert r.latency_min == r.latency_max == design.latency == 21
+    x = np.load(example_model.with_name("jet_mlp_inputs.npy"))
+    r2 = design.simulate(inputs=x, work_dir=tmp_path / "real")
+    assert r2.bit_exact and r2.latency_ok and r2.vectors == len(x)
+
+
+def test_a_wrong_expectation_is_reported_with_vector_and_index(tmp_path):
+    """The checker can fail: corrupt one expected bit and the report names vector, output, expected and got."""
+    from sim.runner import run_design
+    path = models.save(models.torch_mlp([3, 2], seed=2), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, top="mlp_corrupt")
+    out = design.write(tmp_path / "out")
+    raw = np.array([[1, 2, 3], [-5, 0, 7], [0, 0, 0]])
+    expected = design.predict_raw(raw)
+    wrong = expected.copy()
+    wrong[1, 1] ^= 1
+    vpath = out / "rtl" / "mlp_corrupt.v"
+    r = run_design(vpath, "mlp_corrupt", raw, wrong, 16, 16, True, design.latency, tmp_path / "sim",
+                   extra_sources=[vpath.with_suffix(".vlt")])
+    assert not r.bit_exact and r.mismatches == 1
+    assert r.first_mismatches == [{"vector": 1, "output": 1, "expected": int(wrong[1, 1]),
+                                   "got": int(expected[1, 1])}]
+    r = run_design(vpath, "mlp_corrupt", raw, expected, 16, 16, True, design.latency + 1, tmp_path / "sim2",
+                   extra_sources=[vpath.with_suffix(".vlt")])
+    assert r.bit_exact and not r.latency_ok  # a wrong stated latency is caught
+
+
+def test_verilator_lint_clean_with_explained_waivers(example_model, tmp_path):
+    design = nn2rtl.convert(example_model)
+    out = design.write(tmp_path / "out")
+    v, vlt = out / "rtl" / "jet_mlp.v", out / "rtl" / "jet_mlp.vlt"
+    clean = subprocess.run(["verilator", "--lint-only", "-Wall", str(vlt), str(v)], capture_output=True, text=True)
+    assert clean.returncode == 0 and clean.stderr == ""
+    raw = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-fatal", str(v)], capture_output=True,
+                         text=True)
+    import re
+    rules = set(re.findall(r"%Warning-([A-Z_]+)", raw.stderr))
+    assert rules and rules <= set(nn2rtl.design.LINT_WAIVERS), rules  # only the explained categories
+
+
+def test_cli_convert_then_simulate(example_model, tmp_path):
+    out = tmp_path / "out"
+    exe = [sys.executable, "-m", "nn2rtl"]
+    c = subprocess.run(exe + ["convert", str(example_model), "-o", str(out)], capture_output=True, text=True)
+    assert c.returncode == 0, c.stderr
+    s = subprocess.run(exe + ["simulate", str(out), "--vectors", "1000"], capture_output=True, text=True)
+    assert s.returncode == 0, s.stdout + s.stderr
+    assert "bit-exact: 1000 vectors x 5 outputs match" in s.stdout
+    assert "latency: measured 21 cycles, stated 21: OK" in s.stdout
+
+
+def test_verilator_available():
+    assert shutil.which("verilator")
