@@ -10,8 +10,7 @@
 __version__ = "0.1.0"
 
 from .design import Design, convert  # noqa: E402
-from .errors import (ConfigError, ModelError, Nn2rtlError, PrecisionError, SimulationError,  # noqa: E402
-                     UnsupportedOpError)
+from .errors import ConfigError, ModelError, Nn2rtlError, PrecisionError, SimulationError, UnsupportedOpError  # noqa: E402
 from .fixed import FixedType, Overflow, Rounding  # noqa: E402
 
 __all__ = ["convert", "Design", "FixedType", "Rounding", "Overflow", "Nn2rtlError", "ModelError",

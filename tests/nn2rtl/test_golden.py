@@ -4,13 +4,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers import models
 
 from nn2rtl.config import Config
 from nn2rtl.fixed import FixedType
 from nn2rtl.frontend.onnx import import_onnx
-from nn2rtl.graph import Graph, Node, Tensor
 from nn2rtl.golden import run_golden
+from nn2rtl.graph import Graph, Node, Tensor
 from nn2rtl.ops.dense import auto_accum
 from nn2rtl.passes import lower, quantize
 
@@ -60,8 +59,10 @@ def exact_dense(x_raw, g):
 
 @pytest.mark.parametrize("precision", [
     {"Model": {"Precision": "fixed<16,6>"}},
-    {"Model": {"Precision": {"default": "fixed<10,3>", "accum": "fixed<12,4,TRN,SAT>", "result": "fixed<8,2,RND,SAT>"}}},
-    {"Model": {"Precision": {"default": "fixed<9,2,RND_CONV>", "accum": "auto", "result": "ufixed<8,3,RND_INF,SAT_SYM>"}}},
+    {"Model": {"Precision": {"default": "fixed<10,3>", "accum": "fixed<12,4,TRN,SAT>",
+                             "result": "fixed<8,2,RND,SAT>"}}},
+    {"Model": {"Precision": {"default": "fixed<9,2,RND_CONV>", "accum": "auto",
+                             "result": "ufixed<8,3,RND_INF,SAT_SYM>"}}},
 ])
 def test_dense_matches_fraction_reference(precision):
     rng = np.random.default_rng(4)
