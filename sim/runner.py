@@ -110,7 +110,9 @@ def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_sig
     """Simulate ``top`` on raw ``inputs`` (N, n_in) and compare with raw ``expected`` (N, n_out)."""
     import time
 
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir).resolve()
+    verilog_path = Path(verilog_path).resolve()  # Verilator runs in the build directory
+    extra_sources = [Path(p).resolve() for p in extra_sources]
     work_dir.mkdir(parents=True, exist_ok=True)
     inputs, expected = np.asarray(inputs), np.asarray(expected)
     if gaps is None:
