@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps example bench clean
+.PHONY: demo test test-fast lint setup system-deps example bench crosscheck clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -48,6 +48,13 @@ example: setup
 
 bench: setup
 	$(PY) benchmarks/bench_convert.py
+
+# Bit-for-bit comparison with hls4ml 1.3.0's C simulation (its own venv: hls4ml is heavy and optional).
+HLS4ML_VENV ?= .venv-hls4ml
+crosscheck:
+	test -x $(HLS4ML_VENV)/bin/python || $(PYTHON) -m venv $(HLS4ML_VENV)
+	$(HLS4ML_VENV)/bin/python -m pip install -q "hls4ml==1.3.0" "qonnx==1.0.0" -e .
+	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_hls4ml.py
 
 clean:
 	rm -rf demo_out build .pytest_cache

@@ -86,11 +86,12 @@ def test_verilator_lint_clean_with_explained_waivers(example_model, tmp_path):
 
 
 def test_cli_convert_then_simulate(example_model, tmp_path):
-    out = tmp_path / "out"
     exe = [sys.executable, "-m", "nn2rtl"]
-    c = subprocess.run(exe + ["convert", str(example_model), "-o", str(out)], capture_output=True, text=True)
+    c = subprocess.run(exe + ["convert", str(example_model), "-o", "out"], capture_output=True, text=True,
+                       cwd=tmp_path)  # relative paths, as a user types them
     assert c.returncode == 0, c.stderr
-    s = subprocess.run(exe + ["simulate", str(out), "--vectors", "1000"], capture_output=True, text=True)
+    s = subprocess.run(exe + ["simulate", "out", "--vectors", "1000"], capture_output=True, text=True,
+                       cwd=tmp_path)
     assert s.returncode == 0, s.stdout + s.stderr
     assert "bit-exact: 1000 vectors x 5 outputs match" in s.stdout
     assert "latency: measured 21 cycles, stated 21: OK" in s.stdout

@@ -1,0 +1,69 @@
+"""Cross-check nn2rtl's golden model against hls4ml's own C simulation, bit for bit.
+
+    make crosscheck        # builds .venv-hls4ml (hls4ml 1.3.0 + qonnx + nn2rtl) and runs this script
+
+For each model and precision below it converts the same ONNX file with hls4ml (Vivado backend, io_parallel,
+granularity 'model', qonnx clean-up as hls4ml's documentation prescribes), compiles hls4ml's C++ with g++, and
+compares ``hls_model.predict`` with ``nn2rtl.convert(...).predict`` on the bundled inputs plus nn2rtl's random
+and extreme test vectors (which overflow accumulators: wrap-around must match too). Prints a table; exits 1 on
+any differing bit. Not part of the test suite: hls4ml is a heavy optional dependency.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nn2rtl  # noqa: E402
+from nn2rtl.design import make_vectors  # noqa: E402
+
+PRECISIONS = ["fixed<16,6>", "fixed<12,4>", "fixed<8,3>", "fixed<18,8>"]
+
+
+def hls4ml_predict(onnx_path, precision, x, workdir):
+    import hls4ml
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    from qonnx.util.cleanup import cleanup_model
+    m = cleanup_model(ModelWrapper(str(onnx_path)))
+    m = cleanup_model(m.transform(ConvertToChannelsLastAndClean()).transform(GemmToMatMul()))
+    cfg = hls4ml.utils.config_from_onnx_model(m, granularity="model", backend="Vivado",
+                                               default_precision=precision)
+    hm = hls4ml.converters.convert_from_onnx_model(m, output_dir=str(workdir), backend="Vivado",
+                                                   io_type="io_parallel", hls_config=cfg)
+    hm.compile()
+    return np.asarray(hm.predict(np.ascontiguousarray(x, dtype=np.float64)))
+
+
+def main():
+    model = ROOT / "examples" / "jet_mlp.onnx"
+    bundled = np.load(ROOT / "examples" / "jet_mlp_inputs.npy").astype(np.float64)
+    rows, failed = [], False
+    for precision in PRECISIONS:
+        design = nn2rtl.convert(model, precision=precision)
+        t = design.input.type
+        extreme = t.dequantize(make_vectors(t, design.input.size, 1000, seed=5))  # exactly on the input grid
+        x = np.concatenate([bundled, extreme])
+        with tempfile.TemporaryDirectory() as tmp:
+            y_hls = hls4ml_predict(model, precision, x, Path(tmp) / "prj").reshape(len(x), -1)
+        y_ours = design.predict(x)
+        diff = int((y_hls != y_ours).sum())
+        failed |= diff > 0
+        rows.append((precision, str(len(x)), str(y_ours.size), str(diff),
+                     f"{np.abs(y_hls - y_ours).max():.3g}"))
+    head = ("precision", "inputs", "outputs compared", "differing", "max |diff|")
+    widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print("bit-exact with hls4ml" if not failed else "MISMATCH with hls4ml")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
