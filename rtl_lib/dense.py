@@ -22,7 +22,10 @@ from nn2rtl.fixed import Overflow
 from .adder_tree import build_adder_tree, tree_latency
 from .fixed import cast, shape_of
 
-__all__ = ["Neuron", "DenseParallel", "neuron_latency"]
+__all__ = ["Neuron", "DenseParallel", "neuron_latency", "DEFAULT_LEVELS_PER_STAGE"]
+
+#: Adder-tree levels between pipeline registers unless a layer asks otherwise.
+DEFAULT_LEVELS_PER_STAGE = 2
 
 
 def neuron_latency(n_in, levels_per_stage):
@@ -42,7 +45,8 @@ class Neuron(wiring.Component):
     weights), ``b`` (bias), ``y`` (output). Latency :func:`neuron_latency`, a new input every cycle.
     """
 
-    def __init__(self, n_in, in_type, weight_type, bias_type, accum_type, out_type, levels_per_stage=2):
+    def __init__(self, n_in, in_type, weight_type, bias_type, accum_type, out_type,
+                 levels_per_stage=DEFAULT_LEVELS_PER_STAGE):
         if not isinstance(n_in, int) or n_in < 1:
             self._MustUse__silence = True
             raise ValueError(f"neuron input count must be a positive integer, not {n_in!r}")
@@ -102,8 +106,8 @@ class DenseParallel(wiring.Component):
     Ports: ``i`` (``n_in`` packed inputs), ``i_valid``, ``o`` (``n_out`` packed outputs), ``o_valid``.
     """
 
-    def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
-                 library=None):
+    def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type,
+                 levels_per_stage=DEFAULT_LEVELS_PER_STAGE, library=None):
         try:
             self._setup(in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
                         library)

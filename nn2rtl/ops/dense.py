@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from rtl_lib.dense import DenseParallel, neuron_latency
+from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, neuron_latency
 
 from ..config import AUTO
 from ..errors import ConfigError
@@ -13,6 +13,10 @@ from . import Cost, Op, register
 
 #: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
 _CHUNK = 256
+
+
+def _levels_per_stage(node):
+    return node.attrs.get("levels_per_stage", DEFAULT_LEVELS_PER_STAGE)
 
 
 def auto_accum(in_type, weight_type, n_in, has_bias):
@@ -86,11 +90,11 @@ class Dense(Op):
         return DenseParallel(
             in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
             bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
-            out_type=node.types["result"], levels_per_stage=node.attrs.get("levels_per_stage", 2), library=library)
+            out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
 
     def cost(self, node, graph):
         n_in, n_out = node.params["weight"].shape
-        latency = neuron_latency(n_in, node.attrs.get("levels_per_stage", 2))  # the schedule DenseParallel uses
+        latency = neuron_latency(n_in, _levels_per_stage(node))  # the schedule DenseParallel is built with
         acc_bits = node.types["accum"].width
         registers = n_out * (n_in + 1) * acc_bits + n_out * node.types["result"].width + latency
         return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out, registers=registers)
