@@ -159,7 +159,7 @@ def import_onnx(source):
     g = model.graph
     consts = _constants(g)
     tensors, features = {}, {}
-    inputs = []
+    inputs, batch = [], None
     for vi in g.input:
         if vi.name in consts:
             continue  # an initializer listed as an input (opset < 9 exporters)
@@ -169,6 +169,7 @@ def import_onnx(source):
         if any(d is None or d <= 0 for d in dims[1:]):
             raise ModelError(f"input '{vi.name}' has shape {dims}: every dimension but the batch must be fixed")
         features[vi.name] = tuple(dims[1:])
+        batch = dims[0]  # None when symbolic; exporters with a static batch repeat it in Reshape targets
         inputs.append(vi.name)
     if not inputs:
         raise ModelError("the model has no inputs")
@@ -209,7 +210,7 @@ def import_onnx(source):
             nodes.append(Node(name, "Flatten", [x[0]], [out], meta))
         elif op == "Reshape":
             shape = [int(s) for s in (consts[node.input[1]] if len(node.input) >= 2 else a["shape"])]
-            features[out] = _reshape_features(feat(x[0], node), shape, src)
+            features[out] = _reshape_features(feat(x[0], node), shape, src, batch)
             nodes.append(Node(name, "Reshape", [x[0]], [out], meta))
         elif op in ("Gemm", "MatMul"):
             fin = feat(x[0], node)
@@ -266,12 +267,12 @@ def _broadcast_bias(c, n, src, op):
     raise UnsupportedOpError([(src, op, f"bias of shape {list(c.shape)} does not broadcast to [batch, {n}]")])
 
 
-def _reshape_features(fin, target, src):
+def _reshape_features(fin, target, src, batch=None):
     total = int(np.prod(fin))
     if not target:
         raise UnsupportedOpError([(src, "Reshape", "reshape to a scalar")])
     rest = list(target[1:])
-    if target[0] not in (-1, 0, 1):
+    if target[0] not in (-1, 0, 1, batch):
         raise UnsupportedOpError([(src, "Reshape", f"target {target} changes the batch dimension")])
     rest = [fin[k] if d == 0 and k < len(fin) else d for k, d in enumerate(rest, start=0)]
     if target[0] == -1 and -1 not in rest:
