@@ -54,6 +54,9 @@ class Top(wiring.Component):
         })
 
     def elaborate(self, platform):
+        # every block first: a block that refuses its parameters leaves no half-built module behind
+        blocks = {n.name: REGISTRY[n.op].block(n, self.graph, self.library)
+                  for n in self.graph.nodes if n.op != "Identity"}
         m = Module()
         data = {self.in_tensor.name: (self.in_data, self.in_valid)}
         for n in self.graph.nodes:
@@ -61,7 +64,7 @@ class Top(wiring.Component):
             if n.op == "Identity":
                 data[n.outputs[0]] = (d, v)
                 continue
-            blk = REGISTRY[n.op].block(n, self.graph, self.library)
+            blk = blocks[n.name]
             m.submodules[n.name] = blk
             m.d.comb += [blk.i.eq(d), blk.i_valid.eq(v)]
             data[n.outputs[0]] = (blk.o, blk.o_valid)

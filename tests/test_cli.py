@@ -71,6 +71,7 @@ def _unsupported(tmp_path):
     ("bad_precision", "invalid precision 'fixed<16,x>'"),
     ("missing", "No such file"),
     ("bad_config_key", "unknown key 'Modle'"),
+    ("saturating_accum", "needs a WRAP accumulator"),
 ])
 def test_errors_are_one_line_exit_2_and_leave_no_output(case, fragment, example_model, tmp_path):
     out = tmp_path / "out"
@@ -88,6 +89,10 @@ def test_errors_are_one_line_exit_2_and_leave_no_output(case, fragment, example_
     elif case == "bad_config_key":
         cfg = tmp_path / "c.yml"
         cfg.write_text("Modle: {}\n")
+        args += ["--config", cfg]
+    elif case == "saturating_accum":
+        cfg = tmp_path / "c.yml"
+        cfg.write_text("Model: {Precision: {accum: 'fixed<16,6,TRN,SAT>'}}\n")
         args += ["--config", cfg]
     r = run(*args)
     assert r.returncode == 2

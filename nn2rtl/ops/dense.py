@@ -87,6 +87,11 @@ class Dense(Op):
         return [np.concatenate(out, axis=0)]
 
     def block(self, node, graph, library=None):
+        if node.types["accum"].overflow is not Overflow.WRAP:
+            raise ConfigError(
+                f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
+                f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
+                f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
         return DenseParallel(
             in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
             bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
