@@ -28,7 +28,8 @@ def _load_array(path):
 def cmd_convert(args):
     from .design import convert
     t0 = time.perf_counter()
-    design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top)
+    design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
+                     strategy=args.strategy, levels_per_stage=args.adder_levels)
     out = design.write(args.output)
     print(design.summary())
     print(f"wrote {out / 'rtl' / (design.top + '.v')} and {out / 'design.json'} "
@@ -46,18 +47,22 @@ def cmd_predict(args):
 
 
 def _print_sim(design, r):
-    print(f"simulated {r.vectors} vectors ({r.back_to_back_cycles} back to back, the rest with idle cycles) in "
-          f"Verilator: build {r.build_seconds:.1f} s, run {r.run_seconds:.1f} s")
+    print(f"simulated {r.vectors} vectors in Verilator ({r.back_to_back_cycles} offered back to back, then with "
+          f"idle cycles, then with {r.stall_cycles} cycles of output stall): build {r.build_seconds:.1f} s, "
+          f"run {r.run_seconds:.1f} s")
     print(f"latency: measured {r.latency_min}"
           + (f"..{r.latency_max}" if r.latency_max != r.latency_min else "")
           + f" cycles, stated {r.stated_latency}: {'OK' if r.latency_ok else 'MISMATCH'}")
+    measured_ii = "/".join(map(str, r.ii_back_to_back)) or "-"
+    print(f"II: measured {measured_ii} cycles, stated {r.stated_ii}: {'OK' if r.ii_ok else 'MISMATCH'}")
     if r.bit_exact:
         print(f"bit-exact: {r.vectors} vectors x {design.output.size} outputs match the golden model")
     else:
-        print(f"NOT bit-exact: {r.mismatches} mismatching outputs, {r.results} results for {r.vectors} vectors")
+        print(f"NOT bit-exact: {r.mismatches} mismatching outputs, {r.results} results for {r.vectors} vectors, "
+              f"{r.hold_violations} results changed while stalled")
         for mm in r.first_mismatches[:10]:
             print(f"  vector {mm['vector']} output {mm['output']}: expected {mm['expected']}, got {mm['got']}")
-    return 0 if (r.bit_exact and r.latency_ok) else 1
+    return 0 if (r.bit_exact and r.latency_ok and r.ii_ok) else 1
 
 
 def cmd_simulate(args):
@@ -68,6 +73,47 @@ def cmd_simulate(args):
     r = design.simulate(inputs=inputs, vectors=args.vectors, seed=args.seed,
                         work_dir=Path(args.design) / "sim", verilog_path=vpath)
     return _print_sim(design, r)
+
+
+def cmd_report(args):
+    from .design import Design
+    from .synth import synthesize
+    design = Design.load(args.design)
+    print(design.summary())
+    if not args.synth:
+        return 0
+    vpath = Path(args.design) / "rtl" / f"{design.top}.v"
+    verilog = vpath.read_text() if vpath.exists() else design.verilog
+    tty = sys.stderr.isatty()
+
+    def progress(line):
+        sys.stderr.write(("\r\033[K" if tty else "") + line + ("" if tty else "\n"))
+        sys.stderr.flush()
+
+    results = {}
+    for target in args.synth:
+        results[target] = synthesize(verilog, design.top, target, progress=progress, use_cache=not args.no_cache,
+                                     freq_mhz=args.freq)
+        if tty:
+            sys.stderr.write("\r\033[K")
+    design.record_synthesis(args.design, results)
+    t = design.report()["totals"]
+    print(f"\nestimate before synthesis: {t['multipliers']} multipliers, {t['registers']} register bits, "
+          f"{t['rom_bits']} ROM bits")
+    rows = [("target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "fmax MHz", "fits", "seconds")]
+    for target, r in results.items():
+        secs = r["seconds"]["synthesis"] + r.get("seconds_pnr", 0)
+        rows.append((target, str(r["luts"]), str(r["ffs"]), str(r["dsps"]), str(r["memories"]), str(r["lutram"]),
+                     "-" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.1f}",
+                     "-" if "fits" not in r else ("yes" if r["fits"] else "no"),
+                     "cached" if r.get("cached") else f"{secs:.0f}"))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"recorded in {Path(args.design) / 'design.json'} under 'synthesis'")
+    return 0
 
 
 def cmd_inspect(args):
@@ -103,7 +149,7 @@ def cmd_demo(args):
     if x is not None and rc == 0:
         r2 = design.simulate(inputs=x, work_dir=out / "sim_inputs", verilog_path=out / "rtl" / f"{design.top}.v")
         print(f"bundled inputs: {r2.vectors} vectors, {'bit-exact' if r2.bit_exact else 'NOT bit-exact'}")
-        rc = 0 if r2.bit_exact and r2.latency_ok else 1
+        rc = 0 if r2.bit_exact and r2.latency_ok and r2.ii_ok else 1
     return rc
 
 
@@ -126,9 +172,22 @@ def build_parser():
     c.add_argument("-o", "--output", required=True, help="output directory (replaced atomically)")
     c.add_argument("--config", help="hls4ml-style YAML configuration")
     c.add_argument("--precision", help="model precision, e.g. 'fixed<16,6>' (overrides the config's Model)")
-    c.add_argument("--reuse", type=int, help="model reuse factor (overrides the config's Model)")
+    c.add_argument("--reuse", type=int, help="model reuse factor, any positive integer: ceil(n_in*n_out/R) "
+                                             "multipliers per layer, II = R (overrides the config's Model)")
+    c.add_argument("--strategy", help="Latency or Resource (overrides the config's Model)")
+    c.add_argument("--adder-levels", type=int, help="adder-tree levels between pipeline registers (default 2; 1 "
+                                                    "for the fastest clock, more for fewer cycles)")
     c.add_argument("--top", help="top-level module name (default: the model file's name)")
     c.set_defaults(func=cmd_convert)
+
+    rp = sub.add_parser("report", help="the design's schedule and estimate; with --synth, resources measured by "
+                                       "Yosys (and nextpnr for ECP5)")
+    rp.add_argument("design", help="directory written by 'nn2rtl convert'")
+    rp.add_argument("--synth", nargs="+", metavar="TARGET", choices=["xc7", "xcup", "ecp5", "ice40"],
+                    help="synthesize for these targets: xc7 xcup ecp5 ice40 (needs the 'synth' extra)")
+    rp.add_argument("--freq", type=float, default=100.0, help="ECP5 clock constraint for nextpnr, MHz")
+    rp.add_argument("--no-cache", action="store_true", help="synthesize again even if a cached result exists")
+    rp.set_defaults(func=cmd_report)
 
     pr = sub.add_parser("predict", help="run the golden model (float in, float out)")
     pr.add_argument("design", help="directory written by 'nn2rtl convert'")

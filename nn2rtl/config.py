@@ -4,8 +4,9 @@ Accepted shape (a dict, or the same as a YAML file)::
 
     Model:
       Precision: fixed<16,6>        # or {default: ..., weight: ..., bias: ..., result: ..., accum: ...}
-      ReuseFactor: 1
-      Strategy: Latency             # or Resource
+      ReuseFactor: 1                # any positive integer: ceil(n_in*n_out/R) multipliers, II = R
+      Strategy: Latency             # or Resource (recorded; the reuse factor decides the datapath)
+      AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
       IOType: io_parallel
     LayerType:
       Dense: {Precision: {accum: auto}}
@@ -23,6 +24,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE
+
 from .errors import ConfigError, PrecisionError
 from .fixed import FixedType
 
@@ -30,8 +33,8 @@ __all__ = ["Strategy", "Config", "LayerConfig", "AUTO", "PRECISION_KEYS"]
 
 AUTO = "auto"
 PRECISION_KEYS = ("default", "weight", "bias", "result", "accum")
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "IOType")
-_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy")
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType")
+_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage")
 _TOP_KEYS = ("Model", "LayerType", "LayerName")
 
 
@@ -68,6 +71,13 @@ def _reuse(value, where):
     return value
 
 
+def _levels(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: AdderLevelsPerStage must be a positive integer (adder levels between pipeline "
+                          f"registers), not {value!r}")
+    return value
+
+
 def _strategy(value, where):
     for s in Strategy:
         if isinstance(value, str) and value.strip().lower() == s.value.lower():
@@ -92,6 +102,8 @@ def _layer_entry(d, where):
         out["reuse_factor"] = _reuse(d["ReuseFactor"], f"{where}.ReuseFactor")
     if "Strategy" in d:
         out["strategy"] = _strategy(d["Strategy"], f"{where}.Strategy")
+    if "AdderLevelsPerStage" in d:
+        out["levels_per_stage"] = _levels(d["AdderLevelsPerStage"], f"{where}.AdderLevelsPerStage")
     return out
 
 
@@ -105,6 +117,7 @@ class LayerConfig:
     accum: object  # FixedType or AUTO
     reuse_factor: int
     strategy: Strategy
+    levels_per_stage: int = DEFAULT_LEVELS_PER_STAGE
 
 
 @dataclass
@@ -112,6 +125,7 @@ class Config:
     precision: dict = field(default_factory=lambda: {"default": FixedType(16, 6)})
     reuse_factor: int = 1
     strategy: Strategy = Strategy.LATENCY
+    levels_per_stage: int = DEFAULT_LEVELS_PER_STAGE
     layer_type: dict = field(default_factory=dict)
     layer_name: dict = field(default_factory=dict)
 
@@ -134,6 +148,8 @@ class Config:
             cfg.reuse_factor = _reuse(model["ReuseFactor"], "Model.ReuseFactor")
         if "Strategy" in model:
             cfg.strategy = _strategy(model["Strategy"], "Model.Strategy")
+        if "AdderLevelsPerStage" in model:
+            cfg.levels_per_stage = _levels(model["AdderLevelsPerStage"], "Model.AdderLevelsPerStage")
         if model.get("IOType", "io_parallel") != "io_parallel":
             raise ConfigError(f"Model.IOType: only 'io_parallel' is supported, not {model['IOType']!r}")
         for key, attr in (("LayerType", "layer_type"), ("LayerName", "layer_name")):
@@ -154,10 +170,14 @@ class Config:
             raise ConfigError(f"config {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
         return cls.from_dict(data)
 
-    def with_overrides(self, precision=None, reuse_factor=None):
-        """This config with the model-level precision and/or reuse factor replaced (the CLI's options)."""
-        cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, dict(self.layer_type),
-                     dict(self.layer_name))
+    def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None):
+        """This config with model-level settings replaced (the CLI's options)."""
+        cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
+                     dict(self.layer_type), dict(self.layer_name))
+        if strategy is not None:
+            cfg.strategy = _strategy(strategy, "--strategy")
+        if levels_per_stage is not None:
+            cfg.levels_per_stage = _levels(levels_per_stage, "--adder-levels")
         if precision is not None:
             cfg.precision = dict(cfg.precision, default=_precision(precision, "--precision"))
             if cfg.precision["default"] == AUTO:
@@ -189,8 +209,9 @@ class Config:
     def layer(self, names, layer_type):
         rf = self._lookup(names, layer_type, "reuse_factor") or self.reuse_factor
         st = self._lookup(names, layer_type, "strategy") or self.strategy
+        lps = self._lookup(names, layer_type, "levels_per_stage") or self.levels_per_stage
         return LayerConfig(*(self.precision_of(names, layer_type, v) for v in ("weight", "bias", "result", "accum")),
-                           reuse_factor=rf, strategy=st)
+                           reuse_factor=rf, strategy=st, levels_per_stage=lps)
 
     def check_names(self, known_names, known_types):
         """Reject ``LayerName``/``LayerType`` entries that match nothing in the model (likely typos)."""

@@ -92,8 +92,8 @@ class Design:
                 "input_shape": list(self.graph.tensors[n.inputs[0]].shape),
                 "output_shape": list(self.graph.tensors[n.outputs[0]].shape),
                 "types": {k: str(v) for k, v in sorted(n.types.items())},
-                **({"reuse_factor": n.attrs["reuse_factor"], "strategy": n.attrs["strategy"]}
-                   if "reuse_factor" in n.attrs else {}),
+                **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage")
+                   if k in n.attrs},
                 **c.to_dict(),
             })
         return {
@@ -105,16 +105,18 @@ class Design:
                        "port": "out_data", "width": self.output.size * self.output.type.width},
             "totals": {"multipliers": sum(c.multipliers for c in self.costs.values()),
                        "products": sum(c.products for c in self.costs.values()),
-                       "registers": sum(c.registers for c in self.costs.values())},
+                       "registers": sum(c.registers for c in self.costs.values()),
+                       "rom_bits": sum(c.rom_bits for c in self.costs.values())},
             "layers": layers,
         }
 
     def summary(self):
-        rows = [("layer", "op", "in", "out", "result type", "accum", "lat", "II", "mults")]
+        rows = [("layer", "op", "in", "out", "result type", "accum", "R", "lat", "II", "mults")]
         for lay in self.report()["layers"]:
             rows.append((lay["name"], lay["op"], "x".join(map(str, lay["input_shape"])),
                          "x".join(map(str, lay["output_shape"])), lay["types"]["result"],
-                         lay["types"].get("accum", "-"), str(lay["latency"]), str(lay["ii"]),
+                         lay["types"].get("accum", "-"), str(lay.get("reuse_factor", "-")), str(lay["latency"]),
+                         str(lay["ii"]),
                          str(lay["multipliers"])))
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -122,7 +124,8 @@ class Design:
         t = self.report()["totals"]
         lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
                      f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
-                     f"{t['multipliers']} multipliers")
+                     f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits "
+                     f"(estimate)")
         return "\n".join(lines)
 
     def _header(self):
@@ -132,12 +135,12 @@ class Design:
             f"// Ports (clock 'clk' rising edge, synchronous active-high reset 'rst'):\n"
             f"//   in_data   [{tin.size * tin.type.width - 1}:0]  input '{tin.name}': {tin.size} x {tin.type}, "
             f"element k in bits [k*{tin.type.width} +: {tin.type.width}], raw two's complement\n"
-            f"//   in_valid                 high: in_data holds a new input (one may arrive every cycle, II = "
-            f"{self.ii})\n"
+            f"//   in_valid, in_ready       an input is taken when both are high; in_ready is high at most once "
+            f"every {self.ii} cycle(s) (II) and low while the output stalls\n"
             f"//   out_data  [{tout.size * tout.type.width - 1}:0]  output '{tout.name}': {tout.size} x "
             f"{tout.type}, element k in bits [k*{tout.type.width} +: {tout.type.width}]\n"
-            f"//   out_valid                high for one cycle per result, {self.latency} cycles after its "
-            f"in_valid\n"
+            f"//   out_valid, out_ready     a result is taken when both are high, {self.latency} cycles after its "
+            f"input when out_ready stays high; out_ready low freezes the pipeline (tie high if never stalled)\n"
             f"// A raw value r of fixed<W,I> means r * 2^-(W-I).\n\n")
 
     def lint_waivers(self):
@@ -174,6 +177,16 @@ class Design:
             raise
         return out
 
+    def record_synthesis(self, out_dir, results):
+        """Add synthesis figures (by target) to ``out_dir/design.json``, beside the estimate; atomic."""
+        path = Path(out_dir) / "design.json"
+        data = json.loads(path.read_text()) if path.exists() else self.report()
+        data.setdefault("synthesis", {}).update({k: {kk: vv for kk, vv in v.items() if kk != "cached"}
+                                                for k, v in results.items()})
+        tmp = path.with_name(".design.json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+
     @classmethod
     def load(cls, out_dir):
         """Load a design written by :meth:`write` (for ``predict`` and ``simulate``)."""
@@ -192,9 +205,13 @@ class Design:
 
     # -- simulation ------------------------------------------------------------------------------------------
 
-    def simulate(self, inputs=None, vectors=1000, seed=0, work_dir=None, verilog_path=None):
+    def simulate(self, inputs=None, vectors=1000, seed=0, work_dir=None, verilog_path=None, stalls=True):
         """Run the Verilog in Verilator on ``inputs`` (floats; default: random and extreme raw vectors, at least
-        ``vectors`` of them), compare every output bit with the golden model, and measure the latency."""
+        ``vectors`` of them), compare every output bit with the golden model, and measure latency and II.
+
+        The first 60% of the vectors are offered back to back (latency and II measured exactly), the next 20% with
+        random idle cycles between them, and, with ``stalls``, the last 20% while the consumer also drops
+        ``out_ready`` at random (nothing may be lost, duplicated or changed)."""
         from sim.runner import run_design
         if inputs is not None:
             raw = self.quantize_input(inputs)
@@ -202,10 +219,10 @@ class Design:
             raw = make_vectors(self.input.type, self.input.size, vectors, seed)
         expected = self.predict_raw(raw)
         rng = np.random.default_rng(seed + 1)
-        gaps = np.zeros(len(raw), dtype=np.int64)
-        tail = len(raw) // 5  # the last fifth arrives with random idle cycles in between
-        if tail:
-            gaps[-tail:] = rng.integers(0, 4, size=tail)
+        n = len(raw)
+        gaps = np.zeros(n, dtype=np.int64)
+        gapped_from, stall_from = (n * 3) // 5, (n * 4) // 5
+        gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
         work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
         if verilog_path is None:
             verilog_path = work / "rtl" / f"{self.top}.v"
@@ -215,7 +232,9 @@ class Design:
         vlt = Path(verilog_path).with_suffix(".vlt")
         return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
                           self.output.type.signed, self.latency, work / "sim", gaps,
-                          extra_sources=[vlt] if vlt.exists() else [])
+                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii,
+                          stall_from=stall_from if stalls and stall_from < n else None, ready_prob=0.6,
+                          seed=seed + 2)
 
 
 def make_vectors(t: FixedType, n_in, n, seed=0):
@@ -240,7 +259,7 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
     return np.concatenate([fixed, full, moderate]).astype(np.int64)
 
 
-def convert(model, config=None, precision=None, reuse=None, top=None):
+def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None):
     """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`."""
     from .frontend.onnx import import_onnx
     from .passes import lower, quantize
@@ -252,7 +271,8 @@ def convert(model, config=None, precision=None, reuse=None, top=None):
         cfg = Config.from_dict(config)
     else:
         cfg = Config.load(config)
-    cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse)
+    cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
+                             levels_per_stage=levels_per_stage)
     graph = import_onnx(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""
     if top is None:

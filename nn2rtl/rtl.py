@@ -3,15 +3,20 @@
 The top level (clock ``clk``, synchronous active-high reset ``rst``) has flat vectors::
 
     in_data  [n_in * W_in]    element k in bits [k*W_in +: W_in]  (raw fixed-point, two's complement)
-    in_valid                  a new input every cycle is accepted (II = 1)
+    in_valid, in_ready        an input is taken in a cycle where both are high; in_ready is high at most once
+                              every II cycles (II = the largest reuse factor) and low while the output stalls
     out_data [n_out * W_out]  element k in bits [k*W_out +: W_out]
-    out_valid                 high for one cycle per result, `latency` cycles after the matching in_valid
+    out_valid, out_ready      a result is delivered in a cycle where both are high; out_data and out_valid hold
+                              while out_ready is low
 
 Each node elaborates to the :mod:`rtl_lib` block its op names; latency is the sum of the blocks' latencies along
-the (single) path, read off the blocks themselves.
+the (single) path, read off the blocks themselves. Flow control: the blocks are fixed-latency pipelines that share
+one clock enable, ``en = ~(out_valid & ~out_ready)``: a result the consumer does not take freezes the whole
+pipeline, so nothing is lost or duplicated and latency counts enabled cycles. The input side admits one input
+every II enabled cycles, which is what every block with a reuse factor needs; no block has to refuse data.
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,8 +54,10 @@ class Top(wiring.Component):
         super().__init__({
             "in_data": In(tin.size * tin.type.width),
             "in_valid": In(1),
+            "in_ready": Out(1),
             "out_data": Out(tout.size * tout.type.width),
             "out_valid": Out(1),
+            "out_ready": In(1, init=1),
         })
 
     def elaborate(self, platform):
@@ -58,7 +65,19 @@ class Top(wiring.Component):
         blocks = {n.name: REGISTRY[n.op].block(n, self.graph, self.library)
                   for n in self.graph.nodes if n.op != "Identity"}
         m = Module()
-        data = {self.in_tensor.name: (self.in_data, self.in_valid)}
+        en = Signal(name="en")
+        m.d.comb += en.eq(~(self.out_valid & ~self.out_ready))
+        if self.ii > 1:  # enabled cycles until the next input may enter
+            wait = Signal(range(self.ii), name="wait")
+            m.d.comb += self.in_ready.eq(en & (wait == 0))
+            with m.If(en):
+                with m.If(self.in_valid & self.in_ready):
+                    m.d.sync += wait.eq(self.ii - 1)
+                with m.Elif(wait != 0):
+                    m.d.sync += wait.eq(wait - 1)
+        else:
+            m.d.comb += self.in_ready.eq(en)
+        data = {self.in_tensor.name: (self.in_data, self.in_valid & self.in_ready)}
         for n in self.graph.nodes:
             d, v = data[n.inputs[0]]
             if n.op == "Identity":
@@ -67,6 +86,8 @@ class Top(wiring.Component):
             blk = blocks[n.name]
             m.submodules[n.name] = blk
             m.d.comb += [blk.i.eq(d), blk.i_valid.eq(v)]
+            if "en" in blk.signature.members:
+                m.d.comb += blk.en.eq(en)
             data[n.outputs[0]] = (blk.o, blk.o_valid)
         d, v = data[self.out_tensor.name]
         m.d.comb += [self.out_data.eq(d), self.out_valid.eq(v)]

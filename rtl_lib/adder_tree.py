@@ -6,7 +6,7 @@ latency a report states is the latency of the hardware.
 
 from amaranth.hdl import Const, Signal, Value
 
-__all__ = ["tree_levels", "tree_latency", "build_adder_tree"]
+__all__ = ["tree_levels", "tree_latency", "tree_registers", "build_adder_tree"]
 
 
 def tree_levels(n_leaves):
@@ -22,6 +22,17 @@ def tree_latency(n_leaves, levels_per_stage):
         raise ValueError(f"levels_per_stage must be a positive integer, not {levels_per_stage!r}")
     levels = tree_levels(max(n_leaves, 1))
     return -(-levels // levels_per_stage)
+
+
+def tree_registers(n_leaves, levels_per_stage):
+    """Words of pipeline registers in a tree over ``n_leaves`` non-constant operands (for cost estimates)."""
+    levels = tree_levels(max(n_leaves, 1))
+    width, total = n_leaves, 0
+    for depth in range(1, levels + 1):
+        width = -(-width // 2)
+        if depth % levels_per_stage == 0 or depth == levels:
+            total += width
+    return total
 
 
 def build_adder_tree(m, leaves, shape, levels_per_stage, name, enable=None):

@@ -13,7 +13,7 @@ Each output is a :class:`Neuron`. Pipeline (one new input every cycle), see :fun
 """
 
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +22,7 @@ from nn2rtl.fixed import Overflow
 from .adder_tree import build_adder_tree, tree_latency
 from .fixed import cast, shape_of
 
-__all__ = ["Neuron", "DenseParallel", "neuron_latency", "DEFAULT_LEVELS_PER_STAGE"]
+__all__ = ["Neuron", "DenseParallel", "neuron_latency", "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
 
 #: Adder-tree levels between pipeline registers unless a layer asks otherwise.
 DEFAULT_LEVELS_PER_STAGE = 2
@@ -38,11 +38,32 @@ def _check_type_args(accum_type):
         raise ValueError(f"the adder tree needs a WRAP accumulator (order-independent), not {accum_type}")
 
 
+def check_dense_params(weights, weight_type, bias, bias_type, accum_type):
+    """Validated ``(weights, bias, bias_type)`` of a dense block (a missing bias becomes zeros of the accumulator
+    type); raises ValueError with the reason."""
+    weights = np.asarray(weights)
+    if weights.ndim != 2 or weights.size == 0:
+        raise ValueError(f"weights must be a non-empty 2-D array, not shape {weights.shape}")
+    if not weight_type.check_raw(weights):
+        raise ValueError(f"weights do not fit {weight_type}")
+    n_out = weights.shape[1]
+    if bias is None:
+        bias, bias_type = np.zeros(n_out, dtype=np.int64), accum_type
+    bias = np.asarray(bias)
+    if bias.shape != (n_out,):
+        raise ValueError(f"bias must have shape ({n_out},), not {bias.shape}")
+    if not bias_type.check_raw(bias):
+        raise ValueError(f"bias does not fit {bias_type}")
+    _check_type_args(accum_type)
+    return weights, bias, bias_type
+
+
 class Neuron(wiring.Component):
     """``y = cast_out(cast_acc(b) + sum_i cast_acc(x_i * w_i))``, pipelined; weights and bias are ports.
 
     Ports: ``x`` (``n_in`` packed inputs, element 0 in the least significant bits), ``w`` (``n_in`` packed
-    weights), ``b`` (bias), ``y`` (output). Latency :func:`neuron_latency`, a new input every cycle.
+    weights), ``b`` (bias), ``en`` (clock enable: low freezes every register), ``y`` (output). Latency
+    :func:`neuron_latency` enabled cycles, a new input every cycle.
     """
 
     def __init__(self, n_in, in_type, weight_type, bias_type, accum_type, out_type,
@@ -64,6 +85,7 @@ class Neuron(wiring.Component):
             "x": In(n_in * in_type.width),
             "w": In(n_in * weight_type.width),
             "b": In(shape_of(bias_type)),
+            "en": In(1, init=1),
             "y": Out(shape_of(out_type)),
         })
 
@@ -86,7 +108,7 @@ class Neuron(wiring.Component):
         leaves.append(b)
         acc = build_adder_tree(m, leaves, acc_shape, self.levels_per_stage, name="sum")
         m.d.sync += self.y.eq(cast(acc, tacc, self.out_type))
-        return m
+        return EnableInserter(self.en)(m)
 
 
 class DenseParallel(wiring.Component):
@@ -103,7 +125,8 @@ class DenseParallel(wiring.Component):
         With a library the neurons are instances of one shared module definition (fast conversion of big
         layers); without, they are ordinary submodules (simulatable with Amaranth's simulator).
 
-    Ports: ``i`` (``n_in`` packed inputs), ``i_valid``, ``o`` (``n_out`` packed outputs), ``o_valid``.
+    Ports: ``i`` (``n_in`` packed inputs), ``i_valid``, ``en`` (clock enable, for stalls), ``o`` (``n_out``
+    packed outputs), ``o_valid``.
     """
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type,
@@ -117,20 +140,8 @@ class DenseParallel(wiring.Component):
 
     def _setup(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
                library):
-        weights = np.asarray(weights)
-        if weights.ndim != 2 or weights.size == 0:
-            raise ValueError(f"weights must be a non-empty 2-D array, not shape {weights.shape}")
-        if not weight_type.check_raw(weights):
-            raise ValueError(f"weights do not fit {weight_type}")
+        weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
         self.n_in, self.n_out = weights.shape
-        if bias is None:
-            bias, bias_type = np.zeros(self.n_out, dtype=np.int64), accum_type
-        bias = np.asarray(bias)
-        if bias.shape != (self.n_out,):
-            raise ValueError(f"bias must have shape ({self.n_out},), not {bias.shape}")
-        if not bias_type.check_raw(bias):
-            raise ValueError(f"bias does not fit {bias_type}")
-        _check_type_args(accum_type)
         self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
         self.accum_type, self.out_type = accum_type, out_type
         self.weights, self.bias = weights, bias
@@ -141,6 +152,7 @@ class DenseParallel(wiring.Component):
         super().__init__({
             "i": In(self.n_in * in_type.width),
             "i_valid": In(1),
+            "en": In(1, init=1),
             "o": Out(self.n_out * out_type.width),
             "o_valid": Out(1),
         })
@@ -165,10 +177,11 @@ class DenseParallel(wiring.Component):
             y = Signal(shape_of(self.out_type), name=f"y{j}")
             if module_name is not None:
                 m.submodules[f"neuron{j}"] = Instance(
-                    module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_x=self.i, i_w=w, i_b=b, o_y=y)
+                    module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_x=self.i, i_w=w, i_b=b, i_en=self.en,
+                    o_y=y)
             else:
                 n = m.submodules[f"neuron{j}"] = self._neuron()
-                m.d.comb += [n.x.eq(self.i), n.w.eq(w), n.b.eq(b), y.eq(n.y)]
+                m.d.comb += [n.x.eq(self.i), n.w.eq(w), n.b.eq(b), n.en.eq(self.en), y.eq(n.y)]
             outs.append(y)
         m.d.comb += self.o.eq(Cat(*outs))
         valid = self.i_valid
@@ -177,4 +190,4 @@ class DenseParallel(wiring.Component):
             m.d.sync += v.eq(valid)
             valid = v
         m.d.comb += self.o_valid.eq(valid)
-        return m
+        return EnableInserter(self.en)(m)

@@ -35,17 +35,28 @@ class SimResult:
     latency_min: int | None
     latency_max: int | None
     stated_latency: int
+    stated_ii: int
+    ii_min: int | None            #: smallest spacing of accepted inputs (enabled cycles)
+    ii_back_to_back: list         #: spacings measured while inputs were offered without pause
     back_to_back_cycles: int
+    stall_cycles: int             #: cycles the consumer held out_ready low on a valid result
+    hold_violations: int          #: cycles a stalled result changed
+    cycles: int
     build_seconds: float
     run_seconds: float
 
     @property
     def bit_exact(self):
-        return self.mismatches == 0 and self.results == self.vectors
+        return self.mismatches == 0 and self.results == self.vectors and self.hold_violations == 0
 
     @property
     def latency_ok(self):
         return self.latency_min == self.latency_max == self.stated_latency
+
+    @property
+    def ii_ok(self):
+        return self.ii_back_to_back in ([], [self.stated_ii]) and (self.ii_min is None or
+                                                                   self.ii_min >= self.stated_ii)
 
 
 def verilator_version():
@@ -106,8 +117,11 @@ def _build(verilog_path, top, extra_sources):
 
 
 def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_signed, latency, work_dir,
-               gaps=None, extra_sources=()):
-    """Simulate ``top`` on raw ``inputs`` (N, n_in) and compare with raw ``expected`` (N, n_out)."""
+               gaps=None, extra_sources=(), ii=1, stall_from=None, ready_prob=1.0, seed=0):
+    """Simulate ``top`` on raw ``inputs`` (N, n_in) and compare with raw ``expected`` (N, n_out).
+
+    ``gaps[k]``: idle cycles before vector k is offered; from vector ``stall_from`` on the consumer takes a
+    result in a cycle with probability ``ready_prob``."""
     import time
 
     work_dir = Path(work_dir).resolve()
@@ -125,7 +139,8 @@ def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_sig
         report.unlink()
     job = work_dir / "job.json"
     job.write_text(json.dumps({"vectors": str(vec), "report": str(report), "in_width": in_width,
-                               "out_width": out_width, "out_signed": bool(out_signed), "latency": latency}))
+                               "out_width": out_width, "out_signed": bool(out_signed), "latency": latency,
+                               "ii": ii, "stall_from": stall_from, "ready_prob": ready_prob, "seed": seed}))
     env = {"NN2RTL_TB_JOB": str(job)}
     t0 = time.perf_counter()
     # the runner hands this process's sys.path to the simulator's embedded Python as PYTHONPATH

@@ -2,8 +2,9 @@
 
 Reads its job from the ``NN2RTL_TB_JOB`` JSON file (written by :mod:`sim.runner`): the vectors file (``.npz`` with
 ``inputs`` (N, n_in), ``expected`` (N, n_out) raw integers and ``gaps`` (N,) idle cycles before each vector),
-element widths, the stated latency, and where to write the report. The report lists measured latency per
-vector, and for every mismatch the vector, output index, expected and got.
+element widths, the stated latency and II, the vector from which the consumer stalls at random (``out_ready``
+low) and how often, and where to write the report. The report gives the measured latency and II, and for every
+mismatch the vector, output index, expected and got; a result lost, duplicated or changed during a stall fails.
 """
 
 import json
@@ -44,54 +45,83 @@ async def check_vectors(dut):
     inputs, expected, gaps = data["inputs"], data["expected"], data["gaps"]
     n_vec, n_out = expected.shape
     w_in, w_out, out_signed = job["in_width"], job["out_width"], job["out_signed"]
-    latency = job["latency"]
+    latency, ii = job["latency"], job["ii"]
+    stall_from, ready_prob = job["stall_from"], job["ready_prob"]
+    rng = np.random.default_rng(job["seed"])
 
     cocotb.start_soon(make_clock(dut.clk, 10).start())
     dut.rst.value = 1
     dut.in_valid.value = 0
     dut.in_data.value = 0
+    dut.out_ready.value = 1
     for _ in range(3):
         await RisingEdge(dut.clk)
     await Timer(1, "ns")
     dut.rst.value = 0
 
-    # cycle s: inputs are driven 1 ns after rising edge s, outputs sampled at the falling edge of cycle s
-    schedule = []  # cycle -> vector index or None
-    for k in range(n_vec):
-        schedule += [None] * int(gaps[k]) + [k]
-    schedule += [None] * (latency + 8)
-    sent_at, got = {}, []
-    for cycle, k in enumerate(schedule):
+    # Inputs are driven 1 ns after a rising edge, handshakes sampled at the falling edge of the same cycle.
+    # Vector k is offered gaps[k] cycles after vector k-1 was taken, and held until in_ready takes it. From
+    # vector stall_from on, out_ready is low with probability 1 - ready_prob. Cycles are counted twice: all of
+    # them, and "enabled" ones (no output stall), in which latency and II are exact.
+    accepted_at, got, hold_violations = [], [], 0
+    k, idle, cycle, enabled, stall_cycles = 0, int(gaps[0]) if n_vec else 0, 0, 0, 0
+    held = None  # (data) of a result offered but not taken in the previous cycle
+    limit = (n_vec * (ii + 4) + latency + 50) * (1 if stall_from is None else 4) + 1000
+    while len(got) < n_vec and cycle < limit:
         await RisingEdge(dut.clk)
         await Timer(1, "ns")
-        if k is None:
-            dut.in_valid.value = 0
-        else:
-            dut.in_valid.value = 1
+        offering = k < n_vec and idle == 0
+        dut.in_valid.value = int(offering)
+        if offering:
             dut.in_data.value = pack(inputs[k], w_in)
-            sent_at[k] = cycle
+        stalling = stall_from is not None and k >= stall_from and rng.random() > ready_prob
+        dut.out_ready.value = int(not stalling)
         await FallingEdge(dut.clk)
         await ReadOnly()
-        if to_uint(dut.out_valid.value):
-            got.append((cycle, unpack(to_uint(dut.out_data.value), n_out, w_out, out_signed)))
+        out_valid = to_uint(dut.out_valid.value)
+        if held is not None:
+            if not out_valid or to_uint(dut.out_data.value) != held:
+                hold_violations += 1
+            held = None
+        if out_valid and not stalling:
+            got.append((enabled, unpack(to_uint(dut.out_data.value), n_out, w_out, out_signed)))
+        elif out_valid:
+            held = to_uint(dut.out_data.value)
+        if offering and to_uint(dut.in_ready.value):
+            accepted_at.append(enabled)
+            k += 1
+            idle = int(gaps[k]) if k < n_vec else 0
+        elif not offering and idle:
+            idle -= 1
+        if out_valid and stalling:
+            stall_cycles += 1
+        else:
+            enabled += 1
+        cycle += 1
 
     mismatches, latencies = [], []
-    for k, (cycle, values) in enumerate(got[:n_vec]):
-        latencies.append(cycle - sent_at[k])
+    for n, (when, values) in enumerate(got[:n_vec]):
+        latencies.append(when - accepted_at[n])
         for j in range(n_out):
-            if values[j] != int(expected[k, j]):
-                mismatches.append({"vector": k, "output": j, "expected": int(expected[k, j]), "got": values[j]})
+            if values[j] != int(expected[n, j]):
+                mismatches.append({"vector": n, "output": j, "expected": int(expected[n, j]), "got": values[j]})
+    spacing = np.diff(accepted_at)
+    back_to_back = [int(d) for n, d in enumerate(spacing, start=1) if gaps[n] == 0]
     report = {
         "vectors": n_vec, "results": len(got), "mismatches": len(mismatches),
         "first_mismatches": mismatches[:MAX_REPORTED],
         "latency_min": min(latencies, default=None), "latency_max": max(latencies, default=None),
-        "stated_latency": latency,
-        "back_to_back_cycles": int(sum(1 for g in gaps if g == 0)),
+        "stated_latency": latency, "stated_ii": ii,
+        "ii_min": int(spacing.min()) if len(spacing) else None,
+        "ii_back_to_back": sorted(set(back_to_back)), "back_to_back_cycles": len(back_to_back),
+        "stall_cycles": stall_cycles, "hold_violations": hold_violations, "cycles": cycle,
     }
     with open(job["report"], "w") as f:
         json.dump(report, f, indent=1)
     for mm in mismatches[:10]:
         dut._log.error(f"vector {mm['vector']} output {mm['output']}: expected {mm['expected']}, got {mm['got']}")
-    assert len(got) == n_vec, f"{len(got)} results for {n_vec} vectors (lost or duplicated outputs)"
+    assert len(got) == n_vec, f"{len(got)} results for {n_vec} vectors (lost outputs)"
     assert not mismatches, f"{len(mismatches)} mismatching outputs; first: {mismatches[0]}"
+    assert not hold_violations, f"out_data or out_valid changed {hold_violations} times while out_ready was low"
     assert set(latencies) == {latency}, f"measured latency {sorted(set(latencies))} != stated {latency}"
+    assert report["ii_back_to_back"] in ([], [ii]), f"measured II {report['ii_back_to_back']} != stated {ii}"

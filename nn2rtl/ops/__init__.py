@@ -21,7 +21,8 @@ class Cost:
     ii: int            #: initiation interval: cycles between accepted inputs
     multipliers: int   #: multipliers instantiated
     products: int      #: multiplications per inference
-    registers: int     #: flip-flop bits in the datapath (estimate before synthesis)
+    registers: int     #: flip-flop bits (estimate before synthesis)
+    rom_bits: int = 0  #: bits of constant tables (weights selected per round, activation tables)
 
     def to_dict(self):
         return asdict(self)

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
+from rtl_lib.adder_tree import tree_registers
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, neuron_latency
+from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from ..config import AUTO
 from ..errors import ConfigError
@@ -17,6 +19,10 @@ _CHUNK = 256
 
 def _levels_per_stage(node):
     return node.attrs.get("levels_per_stage", DEFAULT_LEVELS_PER_STAGE)
+
+
+def _reuse(node):
+    return node.attrs.get("reuse_factor", 1)
 
 
 def auto_accum(in_type, weight_type, n_in, has_bias):
@@ -49,9 +55,9 @@ class Dense(Op):
         graph.tensors[node.outputs[0]].type = result
         node.attrs["reuse_factor"] = lc.reuse_factor
         node.attrs["strategy"] = lc.strategy.value
-        if lc.reuse_factor != 1:
-            raise ConfigError(f"layer {node.label}: ReuseFactor {lc.reuse_factor} is not supported yet "
-                              f"(only 1, fully parallel)")
+        node.attrs["levels_per_stage"] = lc.levels_per_stage
+        # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array
+        node.attrs["implementation"] = "parallel" if lc.reuse_factor == 1 else "mac-array"
 
     def reference(self, node, inputs):
         (x,) = inputs
@@ -92,14 +98,25 @@ class Dense(Op):
                 f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
                 f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
                 f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
-        return DenseParallel(
-            in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
-            bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
-            out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
+        args = dict(in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
+                    bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
+                    out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
+        reuse = _reuse(node)
+        return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
 
     def cost(self, node, graph):
+        """Read off the schedules the blocks are built with (:func:`neuron_latency`, :func:`mac_latency`)."""
         n_in, n_out = node.params["weight"].shape
-        latency = neuron_latency(n_in, _levels_per_stage(node))  # the schedule DenseParallel is built with
-        acc_bits = node.types["accum"].width
-        registers = n_out * (n_in + 1) * acc_bits + n_out * node.types["result"].width + latency
-        return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out, registers=registers)
+        lps, reuse = _levels_per_stage(node), _reuse(node)
+        tacc, tout = node.types["accum"], node.types["result"]
+        if reuse == 1:
+            latency = neuron_latency(n_in, lps)
+            registers = (n_out * ((n_in + 1) * tacc.width + tree_registers(n_in + 1, lps) * tacc.width
+                                  + tout.width) + latency)
+            return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out,
+                        registers=registers, rom_bits=0)
+        plan = mac_plan(n_in, n_out, reuse)
+        return Cost(latency=mac_latency(plan, lps), ii=reuse, multipliers=plan.multipliers,
+                    products=n_in * n_out,
+                    registers=resource_registers(plan, node.types["input"], tacc, tout, lps),
+                    rom_bits=plan.multipliers * reuse * node.types["weight"].width)

@@ -40,6 +40,8 @@ def test_yaml_file(tmp_path):
     ({"Modle": {}}, ConfigError, "unknown key 'Modle'"),
     ({"Model": {"Precision": "fixed<16,x>"}}, PrecisionError, "Model.Precision"),
     ({"Model": {"ReuseFactor": 0}}, ConfigError, "positive integer"),
+    ({"Model": {"AdderLevelsPerStage": 0}}, ConfigError, "AdderLevelsPerStage must be a positive integer"),
+    ({"LayerType": {"Dense": {"AdderLevelsPerStage": "2"}}}, ConfigError, "LayerType.Dense.AdderLevelsPerStage"),
     ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency' or 'Resource'"),
     ({"Model": {"IOType": "io_stream"}}, ConfigError, "io_parallel"),
     ({"LayerName": {"fc1": {"Precision": {"wieght": "fixed<8,2>"}}}}, ConfigError, "unknown precision variable"),
@@ -61,3 +63,17 @@ def test_bad_yaml(tmp_path):
     p.write_text("Model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         Config.load(p)
+
+
+def test_reuse_strategy_and_pipelining_resolve_per_layer():
+    cfg = Config.from_dict({"Model": {"ReuseFactor": 3, "AdderLevelsPerStage": 4},
+                            "LayerType": {"Dense": {"Strategy": "resource"}},
+                            "LayerName": {"fc2": {"ReuseFactor": 7, "AdderLevelsPerStage": 1}}})
+    fc1, fc2 = cfg.layer(["fc1"], "Dense"), cfg.layer(["fc2"], "Dense")
+    assert (fc1.reuse_factor, fc1.levels_per_stage, fc1.strategy) == (3, 4, Strategy.RESOURCE)
+    assert (fc2.reuse_factor, fc2.levels_per_stage, fc2.strategy) == (7, 1, Strategy.RESOURCE)
+    cli = cfg.with_overrides(reuse_factor=5, strategy="Latency", levels_per_stage=2)
+    assert cli.layer(["fc1"], "Dense").reuse_factor == 5 and cli.layer(["fc2"], "Dense").reuse_factor == 7
+    assert cli.layer(["fc1"], "Dense").levels_per_stage == 2
+    with pytest.raises(ConfigError, match="--strategy: Strategy must be"):
+        cfg.with_overrides(strategy="fast")

@@ -17,11 +17,12 @@ def test_op_implements_every_part(name):
         assert getattr(type(op), part) is not getattr(Op, part), f"{name} does not implement {part}"
 
 
-def _typed_node(op):
+def _typed_node(op, reuse=1):
     t = FixedType(10, 4)
     if op == "Dense":
         w = np.array([[3, -2, 0], [1, 5, -7]])
-        node = Node("n", "Dense", ["x"], ["y"], {"levels_per_stage": 1}, {"weight": w, "bias": np.array([1, 0, 2])},
+        node = Node("n", "Dense", ["x"], ["y"], {"levels_per_stage": 1, "reuse_factor": reuse},
+                    {"weight": w, "bias": np.array([1, 0, 2])},
                     {"input": t, "weight": t, "bias": t, "accum": FixedType(16, 8), "result": t})
         shapes = (2,), (3,)
     else:
@@ -31,11 +32,14 @@ def _typed_node(op):
     return node, g
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_cost_latency_is_the_blocks_latency(name):
-    node, g = _typed_node(name)
+@pytest.mark.parametrize("name, reuse", [(n, 1) for n in sorted(REGISTRY)] + [("Dense", 2), ("Dense", 4),
+                                                                            ("Dense", 9)])
+def test_cost_latency_is_the_blocks_latency(name, reuse):
+    node, g = _typed_node(name, reuse)
     op = REGISTRY[name]
     block = op.block(node, g)
-    assert op.cost(node, g).latency == block.latency
+    cost = op.cost(node, g)
+    assert cost.latency == block.latency
+    assert cost.multipliers == getattr(block, "multipliers", 0) == (-(-6 // reuse) if name == "Dense" else 0)
     from amaranth.back import rtlil
     rtlil.convert(block)  # the block elaborates (and is used, so Amaranth does not warn)

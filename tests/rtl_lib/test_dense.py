@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
+from helpers.bits import pack, unpack
 
 from nn2rtl.fixed import FixedType
 from nn2rtl.graph import Node
@@ -11,18 +12,6 @@ from nn2rtl.ops import REGISTRY
 from rtl_lib.activation import Relu
 from rtl_lib.adder_tree import tree_latency, tree_levels
 from rtl_lib.dense import DenseParallel, neuron_latency
-
-
-def pack(row, w):
-    return sum((int(v) & ((1 << w) - 1)) << (k * w) for k, v in enumerate(row))
-
-
-def unpack(word, n, w, signed=True):
-    out = []
-    for k in range(n):
-        v = (word >> (k * w)) & ((1 << w) - 1)
-        out.append(v - (1 << w) if signed and v >> (w - 1) else v)
-    return out
 
 
 def run_block(block, rows, w_in, n_out, w_out, signed):

