@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps example bench crosscheck clean
+.PHONY: demo test test-fast lint setup system-deps example bench bench-reuse crosscheck clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -48,6 +48,11 @@ example: setup
 
 bench: setup
 	$(PY) benchmarks/bench_convert.py
+
+# reuse-factor sweep of the example with Yosys/nextpnr figures and a plot (synthesis takes minutes; cached)
+bench-reuse: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/bench_reuse.py
 
 # Bit-for-bit comparison with hls4ml 1.3.0's C simulation (its own venv: hls4ml is heavy and optional).
 HLS4ML_VENV ?= .venv-hls4ml
