@@ -9,7 +9,8 @@ Each output is a :class:`Neuron`. Pipeline (one new input every cycle), see :fun
 1. products, cast to the accumulator type, registered (1 cycle);
 2. a balanced adder tree over ``n_in + 1`` operands (products and bias), registered every ``levels_per_stage``
    levels (:func:`~rtl_lib.adder_tree.tree_latency` cycles);
-3. cast to the output type, registered (1 cycle).
+3. cast to the output type: wiring when it is TRN and WRAP (the default; no cycle), otherwise a register (1 cycle,
+   see :func:`cast_stages`).
 """
 
 import numpy as np
@@ -20,17 +21,24 @@ from amaranth.lib.wiring import In, Out
 from nn2rtl.fixed import Overflow
 
 from .adder_tree import build_adder_tree, tree_latency
-from .fixed import cast, shape_of
+from .fixed import cast, cast_is_wiring, shape_of
 
-__all__ = ["Neuron", "DenseParallel", "neuron_latency", "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
+__all__ = ["Neuron", "DenseParallel", "neuron_latency", "cast_stages", "check_dense_params",
+           "DEFAULT_LEVELS_PER_STAGE"]
 
 #: Adder-tree levels between pipeline registers unless a layer asks otherwise.
 DEFAULT_LEVELS_PER_STAGE = 2
 
 
-def neuron_latency(n_in, levels_per_stage):
+def cast_stages(accum_type, out_type):
+    """Registers spent on the cast of a sum to the output type: none when the cast is wiring (the adder tree ends
+    in a register anyway), one when it rounds or saturates."""
+    return 0 if cast_is_wiring(accum_type, out_type) else 1
+
+
+def neuron_latency(n_in, levels_per_stage, accum_type, out_type):
     """Cycles from inputs to output of a :class:`Neuron` with ``n_in`` inputs: the one schedule of a dense layer."""
-    return 1 + tree_latency(n_in + 1, levels_per_stage) + 1
+    return 1 + tree_latency(n_in + 1, levels_per_stage) + cast_stages(accum_type, out_type)
 
 
 def _check_type_args(accum_type):
@@ -80,7 +88,7 @@ class Neuron(wiring.Component):
         self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
         self.accum_type, self.out_type = accum_type, out_type
         self.levels_per_stage = levels_per_stage
-        self.latency = neuron_latency(n_in, levels_per_stage)
+        self.latency = neuron_latency(n_in, levels_per_stage, accum_type, out_type)
         super().__init__({
             "x": In(n_in * in_type.width),
             "w": In(n_in * weight_type.width),
@@ -107,7 +115,8 @@ class Neuron(wiring.Component):
         m.d.sync += b.eq(cast(self.b, self.bias_type, tacc))
         leaves.append(b)
         acc = build_adder_tree(m, leaves, acc_shape, self.levels_per_stage, name="sum")
-        m.d.sync += self.y.eq(cast(acc, tacc, self.out_type))
+        domain = m.d.sync if cast_stages(tacc, self.out_type) else m.d.comb
+        domain += self.y.eq(cast(acc, tacc, self.out_type))
         return EnableInserter(self.en)(m)
 
 
@@ -147,7 +156,7 @@ class DenseParallel(wiring.Component):
         self.weights, self.bias = weights, bias
         self.levels_per_stage = levels_per_stage
         self.library = library
-        self.latency = neuron_latency(self.n_in, levels_per_stage)
+        self.latency = neuron_latency(self.n_in, levels_per_stage, accum_type, out_type)
         self.multipliers = self.n_in * self.n_out
         super().__init__({
             "i": In(self.n_in * in_type.width),

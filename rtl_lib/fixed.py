@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Const, Mux, Value, signed, unsigned
 
 from nn2rtl.fixed import FixedType, Overflow, Rounding
 
-__all__ = ["cast", "shape_of", "const"]
+__all__ = ["cast", "cast_is_wiring", "shape_of", "const"]
 
 
 def shape_of(t: FixedType):
@@ -82,6 +82,18 @@ def cast(v, src: FixedType, dst: FixedType):
     if ovf is Overflow.SAT_ZERO:
         return Mux(too_big | too_small, Const(0, shape_of(dst)), wrapped)
     raise AssertionError(ovf)  # pragma: no cover
+
+
+def cast_is_wiring(src: FixedType, dst: FixedType):
+    """Whether :func:`cast` from ``src`` to ``dst`` is only wiring (no rounding or overflow logic): true for TRN
+    and WRAP, or when ``dst`` keeps every fractional bit and holds every value of ``src``."""
+    rounding_free = dst.rounding is Rounding.TRN or dst.frac >= src.frac
+    rounds_up = dst.rounding is not Rounding.TRN and dst.frac < src.frac
+    sym = dst.overflow is Overflow.SAT_SYM and dst.signed and src.signed  # the most negative code is excluded
+    range_free = (dst.signed or not src.signed) and (
+        dst.integer - (1 if dst.signed else 0)
+        >= src.integer - (1 if src.signed else 0) + (1 if rounds_up or sym else 0))
+    return rounding_free and (dst.overflow is Overflow.WRAP or range_free)
 
 
 def _range(v):

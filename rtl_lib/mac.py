@@ -19,8 +19,9 @@ Schedule (``i_valid`` in cycle 0; :func:`mac_latency`)::
     cycle 0            input registered (then rotated once per round), round counter starts
     cycles 1 .. R      round r: product x[i] * w[i][j] (cast to the accumulator) registered
     cycles 2 .. R+1    round r: accumulated
-    cycle R+2          every segment complete; adder trees start (tree_latency cycles), then the output cast
-    cycle R+3+T        o_valid
+    cycle R+2          every segment complete; adder trees start (T = tree_latency cycles), then the output cast
+                       (C = cast_stages: 0 when it is wiring, 1 when it rounds or saturates)
+    cycle R+2+T+C      o_valid
 """
 
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from nn2rtl.fixed import Overflow
 
 from .adder_tree import build_adder_tree, tree_latency, tree_registers
-from .dense import check_dense_params
+from .dense import cast_stages, check_dense_params
 from .fixed import cast, shape_of
 
 __all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource"]
@@ -110,9 +111,9 @@ def mac_plan(n_in, n_out, reuse):
     return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments))
 
 
-def mac_latency(plan, levels_per_stage):
+def mac_latency(plan, levels_per_stage, accum_type, out_type):
     """Cycles from ``i_valid`` to ``o_valid`` of a :class:`DenseResource` built on ``plan``."""
-    return plan.reuse + 3 + tree_latency(plan.max_leaves + 1, levels_per_stage)
+    return plan.reuse + 2 + tree_latency(plan.max_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type)
 
 
 def _counter_width(reuse):
@@ -161,12 +162,13 @@ class MacUnit(wiring.Component):
 
 class SumTree(wiring.Component):
     """``y = cast_out(cast_acc(b) + sum(leaves))`` through a pipelined adder tree; latency
-    ``tree_latency(n_leaves + 1, levels_per_stage) + 1``. Ports ``leaves``, ``b``, ``en``, ``y``."""
+    ``tree_latency(n_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type)``. Ports ``leaves``, ``b``,
+    ``en``, ``y``."""
 
     def __init__(self, n_leaves, accum_type, bias_type, out_type, levels_per_stage):
         self.n_leaves, self.accum_type, self.bias_type, self.out_type = n_leaves, accum_type, bias_type, out_type
         self.levels_per_stage = levels_per_stage
-        self.latency = tree_latency(n_leaves + 1, levels_per_stage) + 1
+        self.latency = tree_latency(n_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type)
         super().__init__({
             "leaves": In(n_leaves * accum_type.width), "b": In(shape_of(bias_type)), "en": In(1, init=1),
             "y": Out(shape_of(out_type)),
@@ -180,7 +182,8 @@ class SumTree(wiring.Component):
         leaves = [v.as_signed() if tacc.signed else v for v in leaves]
         leaves.append(cast(self.b, self.bias_type, tacc))
         acc = build_adder_tree(m, leaves, shape_of(tacc), self.levels_per_stage, name="sum")
-        m.d.sync += self.y.eq(cast(acc, tacc, self.out_type))
+        domain = m.d.sync if cast_stages(tacc, self.out_type) else m.d.comb
+        domain += self.y.eq(cast(acc, tacc, self.out_type))
         return EnableInserter(self.en)(m)
 
 
@@ -199,7 +202,7 @@ class DenseResource(wiring.Component):
             weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
             self.n_in, self.n_out = weights.shape
             self.plan = mac_plan(self.n_in, self.n_out, reuse)
-            self.latency = mac_latency(self.plan, levels_per_stage)
+            self.latency = mac_latency(self.plan, levels_per_stage, accum_type, out_type)
         except ValueError:
             self._MustUse__silence = True
             raise
@@ -298,9 +301,10 @@ def resource_registers(plan, in_type, accum_type, out_type, levels_per_stage):
     """Flip-flop bits of a :class:`DenseResource` (control and valid bits included)."""
     wa = accum_type.width
     segs = sum(len(s) for s in plan.segments)
-    latency = mac_latency(plan, levels_per_stage)
+    latency = mac_latency(plan, levels_per_stage, accum_type, out_type)
     return (plan.n_in * in_type.width                                   # input register
             + plan.multipliers * 2 * wa                                  # product and accumulator
             + (segs - plan.multipliers) * wa                             # finished segments
-            + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa + out_type.width)
+            + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
+                            + out_type.width * cast_stages(accum_type, out_type))
             + 4 * _counter_width(plan.reuse) + latency)                  # counters, valid pipeline

@@ -25,11 +25,11 @@ def test_convert_writes_design_and_is_deterministic(example_model, tmp_path):
     assert va == vb  # byte-identical Verilog from separate processes
     assert b"module jet_mlp(" in va and b"in_data   [255:0]" in va
     d = json.loads((a / "design.json").read_text())
-    assert d["latency"] == sum(layer["latency"] for layer in d["layers"]) == 21
+    assert d["latency"] == sum(layer["latency"] for layer in d["layers"]) == 17
     assert d["ii"] == 1
     assert [layer["multipliers"] for layer in d["layers"] if layer["op"] == "Dense"] == [1024, 2048, 1024, 160]
     assert d["layers"][0]["types"]["accum"] == "fixed<16,6>"
-    assert "latency 21 cycles, II 1" in ra.stdout
+    assert "latency 17 cycles, II 1" in ra.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary directories left
 
 

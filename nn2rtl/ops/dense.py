@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from rtl_lib.adder_tree import tree_registers
-from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, neuron_latency
+from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, cast_stages, neuron_latency
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from ..config import AUTO
@@ -110,13 +110,13 @@ class Dense(Op):
         lps, reuse = _levels_per_stage(node), _reuse(node)
         tacc, tout = node.types["accum"], node.types["result"]
         if reuse == 1:
-            latency = neuron_latency(n_in, lps)
+            latency = neuron_latency(n_in, lps, tacc, tout)
             registers = (n_out * ((n_in + 1) * tacc.width + tree_registers(n_in + 1, lps) * tacc.width
-                                  + tout.width) + latency)
+                                  + tout.width * cast_stages(tacc, tout)) + latency)
             return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out,
                         registers=registers, rom_bits=0)
         plan = mac_plan(n_in, n_out, reuse)
-        return Cost(latency=mac_latency(plan, lps), ii=reuse, multipliers=plan.multipliers,
+        return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=plan.multipliers,
                     products=n_in * n_out,
                     registers=resource_registers(plan, node.types["input"], tacc, tout, lps),
                     rom_bits=plan.multipliers * reuse * node.types["weight"].width)

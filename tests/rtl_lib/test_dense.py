@@ -69,7 +69,7 @@ def test_dense_block_bit_exact_and_latency(case):
     (expected,) = REGISTRY["Dense"].golden(node, [rows])
     got, lat = run_block(blk, rows, ti.width, c["n_out"], t["to"].width, t["to"].signed)
     assert got == expected.tolist()
-    assert set(lat) == {blk.latency} == {neuron_latency(c["n_in"], c["lps"])}
+    assert set(lat) == {blk.latency} == {neuron_latency(c["n_in"], c["lps"], t["tacc"], t["to"])}
 
 
 def test_relu_block():

@@ -46,3 +46,22 @@ def test_hw_cast_equals_software_cast(pair, rounding, overflow):
     dst = FixedType(w, i, s, rounding, overflow)
     values, got = hw_cast_all(src, dst)
     assert got == dst.cast(np.array(values), src).tolist()
+
+
+def test_cast_is_wiring_only_when_modes_cannot_act():
+    """Where cast_is_wiring says so, every mode gives the bits of a plain TRN/WRAP slice (so a pipeline register
+    can be dropped); across many type pairs both answers occur."""
+    from rtl_lib.fixed import cast_is_wiring
+    answers = set()
+    for (sw, si, ss), (dw, di, ds) in itertools.product(
+            [(6, 3, True), (5, 2, False), (7, 7, True)], [(8, 4, True), (6, 3, True), (9, 3, False), (5, 4, True)]):
+        src = FixedType(sw, si, ss)
+        raw = np.arange(src.min_raw, src.max_raw + 1)
+        for rnd, ovf in itertools.product(Rounding, Overflow):
+            dst = FixedType(dw, di, ds, rnd, ovf)
+            wiring = cast_is_wiring(src, dst)
+            answers.add(wiring)
+            if wiring:
+                plain = FixedType(dw, di, ds)
+                np.testing.assert_array_equal(dst.cast(raw, src), plain.cast(raw, src), err_msg=f"{src} -> {dst}")
+    assert answers == {True, False}

@@ -97,7 +97,7 @@ def test_resource_block_bit_exact_latency_and_ii(case):
     for stall in (0, 3):
         blk = DenseResource(ti, w, tw, b, tb, tacc, to, reuse, lps)
         assert blk.multipliers == math.ceil(n_in * n_out / reuse)
-        assert blk.latency == mac_latency(mac_plan(n_in, n_out, reuse), lps)
+        assert blk.latency == mac_latency(mac_plan(n_in, n_out, reuse), lps, tacc, to)
         got, lat = run_resource(blk, rows, ti.width, n_out, to.width, to.signed, spacing=reuse, stall_every=stall)
         assert len(got) == len(rows)
         np.testing.assert_array_equal(np.array(got), expected)

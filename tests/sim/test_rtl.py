@@ -45,7 +45,7 @@ def test_example_bit_exact_with_random_extreme_and_real_inputs(example_model, tm
     r = design.simulate(vectors=1000, work_dir=tmp_path / "random")
     assert r.vectors >= 1000 and r.back_to_back_cycles >= 550 and r.stall_cycles > 50
     assert r.bit_exact, r.first_mismatches[:5]
-    assert r.latency_min == r.latency_max == design.latency == 21 and r.ii_back_to_back == [1]
+    assert r.latency_min == r.latency_max == design.latency == 17 and r.ii_back_to_back == [1]
     x = np.load(example_model.with_name("jet_mlp_inputs.npy"))
     r2 = design.simulate(inputs=x, work_dir=tmp_path / "real")
     assert r2.bit_exact and r2.latency_ok and r2.vectors == len(x)
@@ -122,7 +122,7 @@ def test_cli_convert_then_simulate(example_model, tmp_path):
                        cwd=tmp_path)
     assert s.returncode == 0, s.stdout + s.stderr
     assert "bit-exact: 1000 vectors x 5 outputs match" in s.stdout
-    assert "latency: measured 21 cycles, stated 21: OK" in s.stdout
+    assert "latency: measured 17 cycles, stated 17: OK" in s.stdout
 
 
 def test_verilator_available():
