@@ -157,8 +157,12 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
                   "cells": cells, "seconds": {"synthesis": round(seconds, 1)}}
         if t.place_and_route:
             result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        for log in ("yosys.log", "nextpnr.log"):  # their ends kept beside the figures (statistics, timing)
+            if (work / log).exists():
+                lines = (work / log).read_text(errors="replace").splitlines(keepends=True)
+                cached.with_suffix(f".{log}").write_text("".join(lines[-400:]))
     result["cached"] = False
-    cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, cached)
@@ -189,4 +193,17 @@ def _place_and_route(t, pnr, work, top, freq_mhz, progress, result):
     util = {k: f"{v['used']}/{v['available']}" for k, v in sorted(rep.get("utilization", {}).items())
             if v.get("used")}
     return {"fits": True, "fmax_mhz": round(min(fmax), 1) if fmax else None, "utilisation": util,
-            "seconds_pnr": seconds}
+            "critical_path": _critical_path(rep), "seconds_pnr": seconds}
+
+
+def _critical_path(rep):
+    """Start, end, total delay and logic/routing split of the slowest register-to-register path."""
+    paths = [p for p in rep.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(step.get("delay", 0.0) for step in p["path"]))
+    steps = worst["path"]
+    routing = sum(st.get("delay", 0.0) for st in steps if st.get("type") == "routing")
+    total = sum(st.get("delay", 0.0) for st in steps)
+    return {"from": steps[0].get("from", {}).get("cell"), "to": steps[-1].get("to", {}).get("cell"),
+            "delay_ns": round(total, 2), "routing_ns": round(routing, 2), "steps": len(steps)}
