@@ -29,12 +29,22 @@ from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE
 from .errors import ConfigError, PrecisionError
 from .fixed import FixedType
 
-__all__ = ["Strategy", "Config", "LayerConfig", "AUTO", "PRECISION_KEYS"]
+__all__ = ["Strategy", "Config", "LayerConfig", "AUTO", "PRECISION_KEYS", "TABLE_KEYS"]
 
 AUTO = "auto"
-PRECISION_KEYS = ("default", "weight", "bias", "result", "accum")
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType")
-_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage")
+#: Variables that fall back to the layer's (or model's) default precision, as in hls4ml.
+_DEFAULTED = ("weight", "bias", "result", "accum", "param")
+#: Variables with op-specific defaults (tables, softmax internals, hard-sigmoid constants): set only explicitly.
+TABLE_KEYS = ("table", "exp_table", "inv_table", "inv_inp", "inp_norm", "slope", "shift")
+PRECISION_KEYS = ("default",) + _DEFAULTED + TABLE_KEYS
+#: Activation options, by their nn2rtl spelling and hls4ml's (``table_size``, ``implementation``, ...).
+_OPTION_KEYS = {"TableSize": "table_size", "table_size": "table_size", "ExpTableSize": "exp_table_size",
+                "exp_table_size": "exp_table_size", "InvTableSize": "inv_table_size",
+                "inv_table_size": "inv_table_size", "TableMode": "table_mode", "table_mode": "table_mode",
+                "TableRange": "table_range", "table_range": "table_range", "Implementation": "implementation",
+                "implementation": "implementation"}
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "TableMode")
+_LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage") + tuple(_OPTION_KEYS)
 _TOP_KEYS = ("Model", "LayerType", "LayerName")
 
 
@@ -104,7 +114,34 @@ def _layer_entry(d, where):
         out["strategy"] = _strategy(d["Strategy"], f"{where}.Strategy")
     if "AdderLevelsPerStage" in d:
         out["levels_per_stage"] = _levels(d["AdderLevelsPerStage"], f"{where}.AdderLevelsPerStage")
+    options = {}
+    for k, v in d.items():
+        if k in _OPTION_KEYS:
+            options[_OPTION_KEYS[k]] = _option(_OPTION_KEYS[k], v, f"{where}.{k}")
+    if options:
+        out["options"] = options
     return out
+
+
+def _option(key, value, where):
+    """Check the shape of an activation option here; each op checks its meaning (and names the layer)."""
+    if key.endswith("table_size"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2 or value & (value - 1):
+            raise ConfigError(f"{where}: a table size must be a power of two of at least 2, not {value!r}")
+    elif key == "table_range":
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            raise ConfigError(f"{where}: a table range must be a list [low, high], not {value!r}")
+        value = (float(value[0]), float(value[1]))
+    elif key == "table_mode":
+        from .tables import TABLE_MODES
+        if value not in TABLE_MODES:
+            raise ConfigError(f"{where}: table mode must be one of {', '.join(TABLE_MODES)}, not {value!r}")
+    elif key == "implementation":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: implementation must be a name such as 'stable', not {value!r}")
+        value = value.strip().lower()
+    return value
 
 
 @dataclass(frozen=True)
@@ -118,6 +155,15 @@ class LayerConfig:
     reuse_factor: int
     strategy: Strategy
     levels_per_stage: int = DEFAULT_LEVELS_PER_STAGE
+    tables: dict = field(default_factory=dict)   #: explicitly set table-type precisions (``TABLE_KEYS``)
+    options: dict = field(default_factory=dict)  #: activation options (``table_size``, ``implementation``, ...)
+    param: object = None                          #: precision of activation parameters (alpha, slopes, bounds)
+
+    def table(self, var, default):
+        return self.tables.get(var, default)
+
+    def option(self, key, default=None):
+        return self.options.get(key, default)
 
 
 @dataclass
@@ -128,6 +174,7 @@ class Config:
     levels_per_stage: int = DEFAULT_LEVELS_PER_STAGE
     layer_type: dict = field(default_factory=dict)
     layer_name: dict = field(default_factory=dict)
+    table_mode: str = "hls4ml"
 
     @classmethod
     def from_dict(cls, d):
@@ -150,6 +197,8 @@ class Config:
             cfg.strategy = _strategy(model["Strategy"], "Model.Strategy")
         if "AdderLevelsPerStage" in model:
             cfg.levels_per_stage = _levels(model["AdderLevelsPerStage"], "Model.AdderLevelsPerStage")
+        if "TableMode" in model:
+            cfg.table_mode = _option("table_mode", model["TableMode"], "Model.TableMode")
         if model.get("IOType", "io_parallel") != "io_parallel":
             raise ConfigError(f"Model.IOType: only 'io_parallel' is supported, not {model['IOType']!r}")
         for key, attr in (("LayerType", "layer_type"), ("LayerName", "layer_name")):
@@ -173,7 +222,7 @@ class Config:
     def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None):
         """This config with model-level settings replaced (the CLI's options)."""
         cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
-                     dict(self.layer_type), dict(self.layer_name))
+                     dict(self.layer_type), dict(self.layer_name), self.table_mode)
         if strategy is not None:
             cfg.strategy = _strategy(strategy, "--strategy")
         if levels_per_stage is not None:
@@ -206,12 +255,26 @@ class Config:
             return self.precision[var]
         return self.precision["default"]
 
+    def explicit_precision(self, names, layer_type, var):
+        """The precision of a table variable if the configuration names it (layer, then type, then model)."""
+        for source in [self.layer_name.get(n, {}).get("precision", {}) for n in names] + [
+                self.layer_type.get(layer_type, {}).get("precision", {}), self.precision]:
+            if var in source:
+                return source[var]
+        return None
+
     def layer(self, names, layer_type):
         rf = self._lookup(names, layer_type, "reuse_factor") or self.reuse_factor
         st = self._lookup(names, layer_type, "strategy") or self.strategy
         lps = self._lookup(names, layer_type, "levels_per_stage") or self.levels_per_stage
+        tables = {v: p for v in TABLE_KEYS if (p := self.explicit_precision(names, layer_type, v)) is not None}
+        options = {"table_mode": self.table_mode}
+        options.update(self.layer_type.get(layer_type, {}).get("options", {}))
+        for n in reversed(list(names)):
+            options.update(self.layer_name.get(n, {}).get("options", {}))
         return LayerConfig(*(self.precision_of(names, layer_type, v) for v in ("weight", "bias", "result", "accum")),
-                           reuse_factor=rf, strategy=st, levels_per_stage=lps)
+                           reuse_factor=rf, strategy=st, levels_per_stage=lps, tables=tables, options=options,
+                           param=self.precision_of(names, layer_type, "param"))
 
     def check_names(self, known_names, known_types):
         """Reject ``LayerName``/``LayerType`` entries that match nothing in the model (likely typos)."""

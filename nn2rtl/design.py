@@ -92,7 +92,8 @@ class Design:
                 "input_shape": list(self.graph.tensors[n.inputs[0]].shape),
                 "output_shape": list(self.graph.tensors[n.outputs[0]].shape),
                 "types": {k: str(v) for k, v in sorted(n.types.items())},
-                **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage")
+                **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage", "table",
+                                           "tables", "table_mode")
                    if k in n.attrs},
                 **c.to_dict(),
             })

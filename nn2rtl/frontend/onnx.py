@@ -1,8 +1,10 @@
 """ONNX front end: an ONNX model file becomes a float :class:`~nn2rtl.graph.Graph`.
 
 Supported (opsets 6 and newer, default domain): Gemm (transA/transB, alpha, beta), MatMul, Add of a constant
-(a bias), Relu, Flatten, Reshape, Identity, Dropout, Constant. Initializers listed as graph inputs (old exporters)
-are constants, not inputs.
+(a bias), Flatten, Reshape, Identity, Dropout, Constant, and the activations Relu, LeakyRelu, ThresholdedRelu,
+PRelu, Clip (min/max as attributes before opset 11, as inputs from 11), HardSigmoid, Sigmoid, Tanh, Softplus,
+Softsign, Elu, Selu and Softmax (over all features: axis 1 before opset 13, the feature axis from 13).
+Initializers listed as graph inputs (old exporters) are constants, not inputs.
 
 Before anything is built, :func:`preflight` checks every node and raises one
 :class:`~nn2rtl.errors.UnsupportedOpError` naming *all* nodes nn2rtl cannot translate.
@@ -24,7 +26,16 @@ __all__ = ["load_model", "import_onnx", "preflight", "SUPPORTED_OPS", "MIN_OPSET
 #: knows (tested: 6 to 21); Reshape's allowzero (opset 14) is rejected when it matters.
 MIN_OPSET = 6
 MAX_OPSET = max(23, __import__("onnx").defs.onnx_opset_version())
-SUPPORTED_OPS = ("Add", "Constant", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "Relu", "Reshape")
+#: Element-wise activations: ONNX op -> (graph op, attributes with their ONNX defaults).
+ACTIVATIONS = {
+    "Relu": ("Relu", {}), "Sigmoid": ("Sigmoid", {}), "Tanh": ("Tanh", {}), "Softplus": ("Softplus", {}),
+    "Softsign": ("Softsign", {}), "LeakyRelu": ("LeakyRelu", {"alpha": 0.01}),
+    "ThresholdedRelu": ("ThresholdedRelu", {"alpha": 1.0}), "Elu": ("Elu", {"alpha": 1.0}),
+    "Selu": ("Selu", {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}),
+    "HardSigmoid": ("HardSigmoid", {"alpha": 0.2, "beta": 0.5}),
+}
+SUPPORTED_OPS = tuple(sorted(("Add", "Clip", "Constant", "Dropout", "Flatten", "Gemm", "Identity", "MatMul",
+                              "PRelu", "Reshape", "Softmax") + tuple(ACTIVATIONS)))
 
 
 def load_model(path):
@@ -126,6 +137,12 @@ def preflight(model):
         elif node.op_type == "Flatten":
             if a.get("axis", 1) != 1:
                 why = f"only axis=1 is supported, not {a['axis']}"
+        elif node.op_type == "PRelu":
+            if len(node.input) < 2 or node.input[1] not in consts:
+                why = "the slope must be a constant"
+        elif node.op_type == "Clip":
+            if any(i and i not in consts for i in node.input[1:]):
+                why = "the bounds must be constants"
         elif node.op_type == "Dropout":
             if len(node.input) > 2 and node.input[2] in consts and bool(np.asarray(consts[node.input[2]]).any()):
                 why = "training_mode=true"
@@ -202,9 +219,45 @@ def import_onnx(source):
         if op in ("Identity", "Dropout"):
             features[out] = feat(x[0], node)
             nodes.append(Node(name, "Identity", [x[0]], [out], meta))
-        elif op == "Relu":
+        elif op in ACTIVATIONS:
             features[out] = feat(x[0], node)
-            nodes.append(Node(name, "Relu", [x[0]], [out], meta))
+            target, defaults = ACTIVATIONS[op]
+            attrs = {k: float(a.get(k, d)) for k, d in defaults.items()}
+            nodes.append(Node(name, target, [x[0]], [out], {**meta, **attrs}))
+        elif op == "PRelu":
+            fin = feat(x[0], node)
+            slope = np.asarray(consts[node.input[1]], dtype=np.float64)
+            try:
+                slope = np.broadcast_to(slope, fin).reshape(-1)
+            except ValueError:
+                raise UnsupportedOpError([(src, op, f"slope of shape {list(slope.shape)} does not broadcast to the "
+                                                    f"features {list(fin)}")]) from None
+            features[out] = fin
+            nodes.append(Node(name, "PRelu", [x[0]], [out], meta, {"slope": slope.copy()}))
+        elif op == "Clip":
+            features[out] = feat(x[0], node)
+            if opset < 11:
+                lo, hi = a.get("min"), a.get("max")
+            else:
+                lo, hi = [float(np.asarray(consts[node.input[k]]).reshape(-1)[0])
+                          if len(node.input) > k and node.input[k] else None for k in (1, 2)]
+            attrs = {k: float(v) for k, v in (("min", lo), ("max", hi)) if v is not None and abs(v) < 1e30}
+            nodes.append(Node(name, "Clip", [x[0]], [out], {**meta, **attrs}))
+        elif op == "Softmax":
+            fin = feat(x[0], node)
+            rank = len(fin) + 1
+            axis = a.get("axis", 1 if opset < 13 else -1)
+            axis = axis + rank if axis < 0 else axis
+            if opset < 13:  # the input is coerced to [prod(dims[:axis]), prod(dims[axis:])]
+                ok = axis == 1 or int(np.prod(fin[:axis - 1])) == 1
+            else:
+                ok = axis >= 1 and int(np.prod(fin)) == fin[axis - 1]
+            if not ok:
+                raise UnsupportedOpError([(src, op, f"softmax over axis {a.get('axis')} of an input of shape "
+                                                    f"[batch, {', '.join(map(str, fin))}]; only a softmax over all "
+                                                    f"features is supported (add a Flatten before it)")])
+            features[out] = fin
+            nodes.append(Node(name, "Softmax", [x[0]], [out], meta))
         elif op == "Flatten":
             features[out] = (int(np.prod(feat(x[0], node))),)
             nodes.append(Node(name, "Flatten", [x[0]], [out], meta))

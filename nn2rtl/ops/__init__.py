@@ -59,4 +59,4 @@ def get_op(name):
     return REGISTRY[name]
 
 
-from . import activation, dense  # noqa: E402,F401  (registration)
+from . import activation, dense, softmax  # noqa: E402,F401  (registration)

@@ -96,3 +96,32 @@ def reshape_model(opset=13):
 def save(model, path):
     onnx.save(model, str(path))
     return path
+
+
+def chain(n_in, layers, seed=0, opset=17, scale=1.0):
+    """A chain of ``("fc", n_out)`` Gemm layers and ``(op, attrs)`` activations, applied from the input on (so an
+    activation first in the chain sees the raw extremes of the input type)."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, prev, n = [], [], "input", n_in
+    for k, (op, arg) in enumerate(layers):
+        out = "output" if k == len(layers) - 1 else f"t{k}"
+        if op == "fc":
+            inits += [numpy_helper.from_array(rng.normal(0, scale, (arg, n)).astype(np.float32), f"w{k}"),
+                      numpy_helper.from_array(rng.normal(0, scale, arg).astype(np.float32), f"b{k}")]
+            nodes.append(helper.make_node("Gemm", [prev, f"w{k}", f"b{k}"], [out], name=f"fc{k}", transB=1))
+            n = arg
+        else:
+            attrs, ins = dict(arg), [prev]
+            if op == "PRelu":
+                inits.append(numpy_helper.from_array(rng.uniform(-0.5, 0.5, n).astype(np.float32), f"slope{k}"))
+                ins.append(f"slope{k}")
+            if op == "Clip" and opset >= 11:
+                for b in ("min", "max"):
+                    if b in attrs:
+                        inits.append(numpy_helper.from_array(np.array(attrs.pop(b), dtype=np.float32), f"{b}{k}"))
+                        ins.append(f"{b}{k}")
+                    else:
+                        ins.append("")
+            nodes.append(helper.make_node(op, ins, [out], name=f"{op.lower()}{k}", **attrs))
+        prev = out
+    return _finish(nodes, inits, n_in, n, opset, inits_as_inputs=opset < 9)

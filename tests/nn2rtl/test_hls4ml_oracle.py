@@ -1,0 +1,127 @@
+"""The golden model of every activation and softmax against hls4ml's own C++ (its headers, compiled with g++),
+bit for bit, on every input value of the type (element-wise ops) or on thousands of vectors (softmax)."""
+
+import numpy as np
+import pytest
+from helpers import hls4ml_oracle as oracle
+
+from nn2rtl import ops
+from nn2rtl.config import Config
+from nn2rtl.fixed import FixedType
+from nn2rtl.graph import Graph, Node, Tensor
+
+pytestmark = [pytest.mark.hls4ml, pytest.mark.xdist_group("hls4ml")]
+
+if not oracle.available():  # make test installs it; a bare pytest run without it says why
+    pytest.skip("hls4ml 1.3.0 is not installed in .venv-hls4ml (run 'make test' or 'make oracle')",
+                allow_module_level=True)
+
+N = 8
+
+
+def build(op_name, tin, n=N, config=None, attrs=None, params=None):
+    """One quantized node of ``op_name`` reading ``n`` values of ``tin``."""
+    op = ops.REGISTRY[op_name]
+    g = Graph("g", ["x"], ["y"], [Node("act", op_name, ["x"], ["y"], dict(attrs or {}), dict(params or {}))],
+              {"x": Tensor("x", (n,), tin), "y": Tensor("y", (n,))})
+    node = g.nodes[0]
+    node.types["input"] = tin
+    op.quantize(node, g, Config.from_dict(config or {}).layer(["act"], op_name))
+    node.types["result"] = g.tensors["y"].type
+    return op, node
+
+
+def every_value(t, n=N):
+    raw = np.arange(t.min_raw, t.max_raw + 1, dtype=np.int64)
+    raw = np.concatenate([raw, np.full((-len(raw)) % n, t.max_raw)])
+    return raw.reshape(-1, n)
+
+
+def compare(op, node, raw, source, tmp_path, name):
+    want = oracle.run(source, raw, tmp_path, node.types["result"], name=name)
+    got = op.golden(node, [raw])[0]
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, [(node.types["input"].dequantize(raw[r, c]), int(got[r, c]), int(want[r, c]))
+                           for r, c in bad[:5]]
+
+
+PRECISIONS = ["fixed<16,6>", "fixed<10,3>", "fixed<18,8>"]
+TABLE_OPS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign", "Selu": "selu"}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("op_name", sorted(TABLE_OPS))
+def test_table_activation_equals_hls4ml_on_every_input(op_name, precision, tmp_path):
+    t = FixedType.parse(precision)
+    op, node = build(op_name, t, config={"Model": {"Precision": precision}})
+    src = oracle.activation_source(TABLE_OPS[op_name], N, t.cpp(), t.cpp())
+    compare(op, node, every_value(t), src, tmp_path, op_name)
+
+
+@pytest.mark.parametrize("table", [("fixed<12,4>", 256), ("fixed<18,8>", 4096)])
+def test_configured_table_size_and_type_equal_hls4ml(table, tmp_path):
+    tt, size = table
+    t = FixedType.parse("fixed<14,5>")
+    cfg = {"Model": {"Precision": {"default": "fixed<14,5>", "table": tt}},
+           "LayerType": {"Sigmoid": {"TableSize": size}, "Elu": {"table_size": size}}}
+    for op_name, kind in (("Sigmoid", "sigmoid"), ("Elu", "elu")):
+        op, node = build(op_name, t, config=cfg, attrs={"alpha": 0.7} if op_name == "Elu" else {})
+        src = oracle.activation_source(kind, N, t.cpp(), t.cpp(), table_t=FixedType.parse(tt).cpp(),
+                                       table_size=size, param_t=t.cpp(), param=0.7)
+        compare(op, node, every_value(t), src, tmp_path, f"{kind}{size}")
+
+
+@pytest.mark.parametrize("precision", ["fixed<16,6>", "fixed<9,4>"])
+def test_parametrized_activations_equal_hls4ml(precision, tmp_path):
+    t = FixedType.parse(precision)
+    out = FixedType.parse("fixed<12,3,RND,SAT>")
+    cfg = {"Model": {"Precision": {"default": precision, "result": str(out)}}}
+    raw = every_value(t)
+    cases = [("Relu", "relu", {}, None), ("LeakyRelu", "leaky_relu", {"alpha": 0.1}, 0.1),
+             ("ThresholdedRelu", "thresholded_relu", {"alpha": 0.7}, 0.7), ("Elu", "elu", {"alpha": 1.3}, 1.3)]
+    for op_name, kind, attrs, param in cases:
+        op, node = build(op_name, t, config=cfg, attrs=attrs)
+        src = oracle.activation_source(kind, N, t.cpp(), out.cpp(), param_t=t.cpp(), param=param)
+        compare(op, node, raw, src, tmp_path, kind)
+    slopes = np.linspace(-0.9, 0.7, N)
+    op, node = build("PRelu", t, config=cfg, params={"slope": slopes})
+    src = oracle.activation_source("prelu", N, t.cpp(), out.cpp(), param_t=t.cpp(), param=slopes)
+    compare(op, node, raw, src, tmp_path, "prelu")
+
+
+def test_hard_sigmoid_equals_hls4ml(tmp_path):
+    t = FixedType.parse("fixed<12,4>")
+    op, node = build("HardSigmoid", t, config={"Model": {"Precision": "fixed<12,4>"}},
+                     attrs={"alpha": 1 / 6, "beta": 0.5})
+    src = oracle.activation_source("hard_sigmoid", N, t.cpp(), t.cpp(), slope=("ap_ufixed<16,0>", 1 / 6),
+                                   shift=("ap_ufixed<2,0>", 0.5))
+    compare(op, node, every_value(t), src, tmp_path, "hard_sigmoid")
+
+
+def softmax_vectors(t, n, rows=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    full = rng.integers(t.min_raw, t.max_raw + 1, (rows, n))            # spreads beyond inp_norm_t: wrap
+    near = rng.integers(-4 << t.frac, 4 << t.frac, (rows, n)).clip(t.min_raw, t.max_raw)   # typical logits
+    ties = np.repeat(rng.integers(t.min_raw, t.max_raw + 1, (rows // 10, 1)), n, axis=1)
+    ext = np.array([[t.min_raw] * n, [t.max_raw] * n, [t.min_raw, t.max_raw] * (n // 2) + [0] * (n % 2)])
+    return np.concatenate([full, near, ties, ext]).astype(np.int64)
+
+
+@pytest.mark.parametrize("impl", ["stable", "latency", "argmax"])
+@pytest.mark.parametrize("precision,n", [("fixed<16,6>", 5), ("fixed<12,4>", 10), ("fixed<8,3>", 3)])
+def test_softmax_equals_hls4ml(impl, precision, n, tmp_path):
+    t = FixedType.parse(precision)
+    op, node = build("Softmax", t, n=n, config={"Model": {"Precision": precision},
+                                                 "LayerType": {"Softmax": {"implementation": impl}}})
+    ty = node.types
+    s = {"implementation": impl, "exp_table_size": node.attrs.get("tables", {}).get("exp_table_size", 1024),
+         "inv_table_size": node.attrs.get("tables", {}).get("inv_table_size", 1024)}
+    if impl != "argmax":
+        s.update({k: ty[k].cpp() for k in ("exp_table", "inv_table", "inv_inp", "accum")})
+        s = {(k + "_t" if k in ("exp_table", "inv_table", "inv_inp", "accum") else k): v for k, v in s.items()}
+        s["inp_norm_t"] = ty["inp_norm"].cpp() if impl == "stable" else "ap_fixed<1,0>"
+    else:
+        s.update({"exp_table_t": "ap_fixed<18,8>", "inv_table_t": "ap_fixed<18,8>", "accum_t": t.cpp(),
+                  "inv_inp_t": "ap_fixed<18,8>", "inp_norm_t": "ap_fixed<1,0>"})
+    src = oracle.activation_source("softmax", n, t.cpp(), ty["result"].cpp(), softmax=s)
+    compare(op, node, softmax_vectors(t, n), src, tmp_path, f"softmax_{impl}")
