@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps example bench bench-reuse crosscheck clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-reuse bench-activations crosscheck clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
 
-test: setup
+test: setup oracle
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
 
 test-fast: setup
@@ -54,12 +54,24 @@ bench-reuse: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_reuse.py
 
-# Bit-for-bit comparison with hls4ml 1.3.0's C simulation (its own venv: hls4ml is heavy and optional).
+# hls4ml 1.3.0 in its own venv, the test oracle: its C++ headers (tests/helpers/hls4ml_oracle.py) and its C
+# simulation (benchmarks/crosscheck_hls4ml.py). Only g++ is needed to compile either.
 HLS4ML_VENV ?= .venv-hls4ml
-crosscheck:
+HLS4ML_STAMP := $(HLS4ML_VENV)/.hls4ml-installed
+oracle: $(HLS4ML_STAMP)
+
+$(HLS4ML_STAMP): pyproject.toml
 	test -x $(HLS4ML_VENV)/bin/python || $(PYTHON) -m venv $(HLS4ML_VENV)
 	$(HLS4ML_VENV)/bin/python -m pip install -q "hls4ml==1.3.0" "qonnx==1.0.0" -e .
+	touch $(HLS4ML_STAMP)
+
+# Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
+crosscheck: oracle
 	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_hls4ml.py
+
+# Accuracy of activation tables and softmax modes against float (table in benchmarks/results/).
+bench-activations: setup
+	$(PY) benchmarks/bench_activations.py
 
 clean:
 	rm -rf demo_out build .pytest_cache

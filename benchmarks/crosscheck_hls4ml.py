@@ -2,11 +2,13 @@
 
     make crosscheck        # builds .venv-hls4ml (hls4ml 1.3.0 + qonnx + nn2rtl) and runs this script
 
-For each model and precision below it converts the same ONNX file with hls4ml (Vivado backend, io_parallel,
-granularity 'model', qonnx clean-up as hls4ml's documentation prescribes), compiles hls4ml's C++ with g++, and
-compares ``hls_model.predict`` with ``nn2rtl.convert(...).predict`` on the bundled inputs plus nn2rtl's random
-and extreme test vectors (which overflow accumulators: wrap-around must match too). Prints a table; exits 1 on
-any differing bit. Not part of the test suite: hls4ml is a heavy optional dependency.
+For each model (the bundled example, the example with a softmax head, and the example with its ReLUs replaced by
+tanh, sigmoid and leaky ReLU and a softmax head) and precision below it converts the same ONNX file with hls4ml
+(Vivado backend, io_parallel, granularity 'model', qonnx clean-up as hls4ml's documentation prescribes), compiles
+hls4ml's C++ with g++, and compares ``hls_model.predict`` with ``nn2rtl.convert(...).predict`` on the bundled
+inputs plus nn2rtl's random and extreme test vectors (which overflow accumulators: wrap-around must match too).
+Prints a table; exits 1 on any differing bit. The test suite runs the softmax models at fixed<16,6>
+(tests/nn2rtl/test_hls4ml_oracle.py); ``make test`` installs hls4ml in its own venv for that.
 """
 
 import sys
@@ -22,6 +24,30 @@ import nn2rtl  # noqa: E402
 from nn2rtl.design import make_vectors  # noqa: E402
 
 PRECISIONS = ["fixed<16,6>", "fixed<12,4>", "fixed<8,3>", "fixed<18,8>"]
+
+
+def variant(name, workdir):
+    """The bundled example as is (``jet_mlp``), with a softmax head (``jet_mlp_softmax``), or with its ReLUs
+    replaced by table and parametrised activations and a softmax head (``jet_mlp_activations``)."""
+    import onnx
+    from onnx import helper
+    path = ROOT / "examples" / "jet_mlp.onnx"
+    if name == "jet_mlp":
+        return path
+    m = onnx.load(str(path))
+    g = m.graph
+    if name == "jet_mlp_activations":
+        swaps = iter([("Tanh", {}), ("Sigmoid", {}), ("LeakyRelu", {"alpha": 0.1})])
+        for k, node in enumerate(g.node):
+            if node.op_type == "Relu":
+                op, attrs = next(swaps)
+                g.node[k].CopyFrom(helper.make_node(op, list(node.input), list(node.output), name=node.name, **attrs))
+    last = g.node[len(g.node) - 1]
+    last.output[0] = "logits"
+    g.node.append(helper.make_node("Softmax", ["logits"], ["output"], name="/softmax/Softmax", axis=-1))
+    out = Path(workdir) / f"{name}.onnx"
+    onnx.save(m, str(out))
+    return out
 
 
 def hls4ml_predict(onnx_path, precision, x, workdir):
@@ -40,23 +66,33 @@ def hls4ml_predict(onnx_path, precision, x, workdir):
     return np.asarray(hm.predict(np.ascontiguousarray(x, dtype=np.float64)))
 
 
-def main():
-    model = ROOT / "examples" / "jet_mlp.onnx"
+MODELS = {"jet_mlp": PRECISIONS, "jet_mlp_softmax": ["fixed<16,6>", "fixed<12,4>", "fixed<18,8>"],
+          "jet_mlp_activations": ["fixed<16,6>", "fixed<12,4>"]}
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--precisions", nargs="+", help="default: each model's list")
+    args = p.parse_args(argv)
     bundled = np.load(ROOT / "examples" / "jet_mlp_inputs.npy").astype(np.float64)
     rows, failed = [], False
-    for precision in PRECISIONS:
-        design = nn2rtl.convert(model, precision=precision)
-        t = design.input.type
-        extreme = t.dequantize(make_vectors(t, design.input.size, 1000, seed=5))  # exactly on the input grid
-        x = np.concatenate([bundled, extreme])
-        with tempfile.TemporaryDirectory() as tmp:
-            y_hls = hls4ml_predict(model, precision, x, Path(tmp) / "prj").reshape(len(x), -1)
-        y_ours = design.predict(x)
-        diff = int((y_hls != y_ours).sum())
-        failed |= diff > 0
-        rows.append((precision, str(len(x)), str(y_ours.size), str(diff),
-                     f"{np.abs(y_hls - y_ours).max():.3g}"))
-    head = ("precision", "inputs", "outputs compared", "differing", "max |diff|")
+    for name in args.models:
+        for precision in args.precisions or MODELS[name]:
+            with tempfile.TemporaryDirectory() as tmp:
+                model = variant(name, tmp)
+                design = nn2rtl.convert(model, precision=precision)
+                t = design.input.type
+                extreme = t.dequantize(make_vectors(t, design.input.size, 1000, seed=5))  # on the input grid
+                x = np.concatenate([bundled, extreme])
+                y_hls = hls4ml_predict(model, precision, x, Path(tmp) / "prj").reshape(len(x), -1)
+            y_ours = design.predict(x)
+            diff = int((y_hls != y_ours).sum())
+            failed |= diff > 0
+            rows.append((name, precision, str(len(x)), str(y_ours.size), str(diff),
+                         f"{np.abs(y_hls - y_ours).max():.3g}"))
+    head = ("model", "precision", "inputs", "outputs compared", "differing", "max |diff|")
     widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in rows:

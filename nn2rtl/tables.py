@@ -11,7 +11,8 @@ Two families of tables:
 * ``centered`` and ``fitted`` — ours. The index is ``floor((x - lo) * N / S)`` (a bit slice of ``x - lo``), each
   entry is the function at the *centre* of its bin, computed in double precision and rounded to nearest. ``fitted``
   also shrinks the input range to where the function still changes by half a result LSB and to the input type's
-  own range, so no entry is wasted on inputs that cannot occur or outputs that cannot differ.
+  own range or widens it to where the function still changes: of the power-of-two windows up to the input range it
+takes the one with the smallest measured worst-case error.
 
 Every table is a power of two long with a power-of-two span, so the index is a shift, an add and a clamp in
 hardware (:mod:`rtl_lib.activation`). :func:`measure` reports the worst-case error of a whole activation over every
@@ -31,7 +32,7 @@ from .errors import ConfigError
 from .fixed import FixedType, Overflow, Rounding
 
 __all__ = ["TableSpec", "TABLE_FUNCS", "TABLE_MODES", "c_eval", "exact_eval", "build_table", "table_index",
-           "measure", "DEFAULT_TABLE_TYPE", "DEFAULT_TABLE_SIZE"]
+           "measure", "fit_candidates", "DEFAULT_TABLE_TYPE", "DEFAULT_TABLE_SIZE"]
 
 DEFAULT_TABLE_SIZE = 1024
 DEFAULT_TABLE_TYPE = FixedType(18, 8)
@@ -203,17 +204,14 @@ def table_index(spec: TableSpec, raw, in_type: FixedType):
     return np.clip(q, 0, spec.size - 1)
 
 
-def fit_range(func, size, in_type: FixedType, out_type: FixedType, default):
-    """The ``fitted`` range: the smallest power-of-two window, on bin edges, outside which the function (clamped to
-    the window's edge) moves by less than half an output LSB, and no wider than the input type's range."""
+def fit_candidates(func, size, in_type: FixedType):
+    """Ranges the ``fitted`` mode chooses from: power-of-two windows (symmetric about 0, ``[-S, 0)`` for one-sided
+    tables, ``[0, S)`` for unsigned inputs) from a quarter up to the first that covers the input type's range."""
     lo_in = float(in_type.to_fraction(in_type.min_raw))
     hi_in = float(in_type.to_fraction(in_type.max_raw)) + float(in_type.lsb)
     one_sided = TABLE_FUNCS[func][2]
-    tol = float(out_type.lsb) / 2
-    xs = in_type.dequantize(np.arange(in_type.min_raw, in_type.max_raw + 1, dtype=np.int64)) \
-        if in_type.width <= 20 else np.linspace(lo_in, hi_in, 1 << 20)
-    f = exact_eval(func, xs)
-    for k in range(-8, 64):
+    out = []
+    for k in range(-2, 64):
         span = 2.0 ** k
         if one_sided:
             lo, hi = -span, 0.0
@@ -221,28 +219,28 @@ def fit_range(func, size, in_type: FixedType, out_type: FixedType, default):
             lo, hi = 0.0, span
         else:
             lo, hi = -span / 2, span / 2
-        below, above = xs < lo, xs >= hi
-        if one_sided:
-            above = np.zeros_like(below)
-        ok = ((not below.any() or np.abs(f[below] - exact_eval(func, lo)).max() < tol)
-              and (not above.any() or np.abs(f[above] - exact_eval(func, hi)).max() < tol))
-        if ok or (lo <= lo_in and (one_sided or hi >= hi_in)):
+        out.append((lo, hi))
+        if lo <= lo_in and (one_sided or hi >= hi_in):
             break
-    else:
-        lo, hi = default
-    return float(lo), float(hi)
+    return out
 
 
 def measure(real, golden, in_type: FixedType, out_type: FixedType, limit_bits=20):
     """Worst-case absolute error of ``golden`` (raw in -> raw out) against ``real`` (float -> float) over every value of
-    ``in_type`` (a uniform sample of 2**limit_bits values for wider types), and where it happens."""
+    ``in_type`` (a uniform sample of 2**limit_bits values for wider types) whose true result the output type can
+    hold, and where it happens."""
     if in_type.width <= limit_bits:
         raw = np.arange(in_type.min_raw, in_type.max_raw + 1, dtype=np.int64)
     else:
         raw = np.unique(np.linspace(in_type.min_raw, in_type.max_raw, 1 << limit_bits).astype(np.int64))
     x = in_type.dequantize(raw)
     y = out_type.dequantize(golden(raw))
-    err = np.abs(y - real(x))
+    want = real(x)
+    # where the true value lies outside the result type, no table can help: those inputs are counted, not scored
+    lo = float(out_type.to_fraction(out_type.min_raw))
+    hi = float(out_type.to_fraction(out_type.max_raw)) + float(out_type.lsb)
+    ok = (want >= lo) & (want < hi)
+    err = np.where(ok, np.abs(y - want), 0.0)
     k = int(np.argmax(err))
-    return {"max_abs_error": float(err[k]), "at_input": float(x[k]), "mean_abs_error": float(err.mean()),
-            "inputs_checked": int(raw.size)}
+    return {"max_abs_error": float(err[k]), "at_input": float(x[k]), "mean_abs_error": float(err[ok].mean()),
+            "inputs_checked": int(ok.sum()), "inputs_beyond_result_type": int((~ok).sum())}

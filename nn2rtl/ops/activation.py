@@ -23,7 +23,7 @@ from ..tables import (
     TableSpec,
     build_table,
     exact_eval,
-    fit_range,
+    fit_candidates,
     measure,
     table_index,
 )
@@ -247,16 +247,15 @@ class HardSigmoid(_Elementwise):
 
 # -- table-based -----------------------------------------------------------------------------------------------
 
-def table_spec(node, func, lc, in_type, out_type):
-    """The :class:`TableSpec` of a layer from its options: ``table_size``, ``table_mode``, ``table_range``."""
+def table_spec(node, func, lc, in_type):
+    """The :class:`TableSpec` of a layer from its options: ``table_size``, ``table_mode``, ``table_range``
+    (``fitted`` without a range: the caller picks among :func:`fit_candidates`)."""
     where = f"layer {node.label}"
     size = lc.option("table_size", DEFAULT_TABLE_SIZE)
     mode = lc.option("table_mode", "hls4ml")
     lo, hi, _ = TABLE_FUNCS[func]
     if lc.option("table_range") is not None:
         lo, hi = lc.option("table_range")
-    elif mode == "fitted":
-        lo, hi = fit_range(func, size, in_type, out_type, (lo, hi))
     return TableSpec(func, size, float(lo), float(hi), mode).check(where)
 
 
@@ -269,13 +268,22 @@ class _TableOp(_Elementwise):
         tt = lc.table("table", DEFAULT_TABLE_TYPE)
         if tt == AUTO:
             raise ConfigError(f"layer {node.label}: table precision 'auto' is not supported")
-        spec = table_spec(node, self.func, lc, tin, tout)
+        spec = table_spec(node, self.func, lc, tin)
         node.types["table"] = tt
-        node.params["table"] = build_table(spec, tt)
-        node.attrs["table"] = spec.to_dict()
         self.extra_params(node, lc)
-        node.attrs["table"]["error"] = measure(lambda x: self.real(node, x), lambda r: self._golden1(node, r),
-                                               tin, tout)
+        candidates = [spec]
+        if spec.mode == "fitted" and lc.option("table_range") is None:
+            candidates = [TableSpec(self.func, spec.size, lo, hi, "fitted")
+                          for lo, hi in fit_candidates(self.func, spec.size, tin)]
+        best = None
+        for cand in candidates:  # fitted: the window with the smallest worst-case error (the narrowest on ties)
+            node.params["table"] = build_table(cand, tt)
+            node.attrs["table"] = cand.to_dict()
+            err = measure(lambda x: self.real(node, x), lambda r: self._golden1(node, r), tin, tout)
+            if best is None or err["max_abs_error"] < best[2]["max_abs_error"]:
+                best = (cand, node.params["table"], err)
+        node.params["table"] = best[1]
+        node.attrs["table"] = dict(best[0].to_dict(), error=best[2])
 
     def extra_params(self, node, lc):
         pass

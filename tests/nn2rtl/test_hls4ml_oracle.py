@@ -125,3 +125,21 @@ def test_softmax_equals_hls4ml(impl, precision, n, tmp_path):
                   "inv_inp_t": "ap_fixed<18,8>", "inp_norm_t": "ap_fixed<1,0>"})
     src = oracle.activation_source("softmax", n, t.cpp(), ty["result"].cpp(), softmax=s)
     compare(op, node, softmax_vectors(t, n), src, tmp_path, f"softmax_{impl}")
+
+
+def test_whole_models_with_softmax_equal_hls4ml_c_simulation():
+    """hls4ml's own flow (ONNX front end, type choices, generated C++, predict()) on the example with a softmax
+    head and with tanh/sigmoid/leaky-ReLU activations: every output bit equal to nn2rtl's golden model."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    venv_python = Path(oracle.ROOT) / ".venv-hls4ml" / "bin" / "python"
+    python = str(venv_python) if venv_python.exists() else sys.executable
+    r = subprocess.run([python, str(oracle.ROOT / "benchmarks" / "crosscheck_hls4ml.py"), "--models",
+                        "jet_mlp_softmax", "jet_mlp_activations", "--precisions", "fixed<16,6>"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    table = r.stdout.splitlines()
+    rows = [line.split() for line in table if line.startswith("jet_mlp")]
+    assert [(row[0], row[4]) for row in rows] == [("jet_mlp_softmax", "0"), ("jet_mlp_activations", "0")]
+    assert "bit-exact with hls4ml" in table[-1]
