@@ -8,15 +8,20 @@ Accepted shape (a dict, or the same as a YAML file)::
       Strategy: Latency             # or Resource (recorded; the reuse factor decides the datapath)
       AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
       IOType: io_parallel
+      TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
     LayerType:
       Dense: {Precision: {accum: auto}}
+      Sigmoid: {TableSize: 1024, TableRange: [-8, 8], Precision: {table: fixed<18,8>}}
+      Softmax: {implementation: stable, Precision: {exp_table: ..., inv_table: ..., inv_inp: ..., accum: ...}}
     LayerName:
       fc1: {Precision: {weight: fixed<8,3>, result: fixed<12,4>}, ReuseFactor: 1}
       input: {Precision: {result: fixed<12,4>}}   # an input's name sets the input type
 
 Resolution order for each layer and variable: ``LayerName`` > ``LayerType`` > ``Model``. Defaults equal hls4ml's:
 every variable ``fixed<16,6>``, the accumulator equal to the model precision; ``accum: auto`` asks for hls4ml's
-precision inference (exact widths grown by ``ceil(log2(n_in))``).
+precision inference (exact widths grown by ``ceil(log2(n_in))``). Table variables (``table``, ``exp_table``, ``inv_table``, ``inv_inp``,
+``inp_norm``, ``slope``, ``shift``) have op-specific defaults (hls4ml's) and are only set explicitly; activation
+options are accepted in nn2rtl's spelling (``TableSize``) and hls4ml's (``table_size``).
 """
 
 from __future__ import annotations
