@@ -19,9 +19,9 @@ Accepted shape (a dict, or the same as a YAML file)::
 
 Resolution order for each layer and variable: ``LayerName`` > ``LayerType`` > ``Model``. Defaults equal hls4ml's:
 every variable ``fixed<16,6>``, the accumulator equal to the model precision; ``accum: auto`` asks for hls4ml's
-precision inference (exact widths grown by ``ceil(log2(n_in))``). Table variables (``table``, ``exp_table``, ``inv_table``, ``inv_inp``,
-``inp_norm``, ``slope``, ``shift``) have op-specific defaults (hls4ml's) and are only set explicitly; activation
-options are accepted in nn2rtl's spelling (``TableSize``) and hls4ml's (``table_size``).
+precision inference (exact widths grown by ``ceil(log2(n_in))``). Table variables (``table``, ``exp_table``,
+``inv_table``, ``inv_inp``, ``inp_norm``, ``slope``, ``shift``) have op-specific defaults (hls4ml's) and are only
+set explicitly; activation options are accepted in nn2rtl's spelling (``TableSize``) and hls4ml's (``table_size``).
 """
 
 from __future__ import annotations
