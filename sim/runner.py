@@ -79,7 +79,9 @@ def _build(verilog_path, top, extra_sources):
     if verilator_version() is None:
         raise ToolError("Verilator is not installed: run 'make setup' (Debian: apt-get install verilator)")
     text = Path(verilog_path).read_bytes() + b"".join(Path(s).read_bytes() for s in extra_sources)
-    key = hashlib.sha256(text + top.encode()).hexdigest()[:16]
+    import cocotb  # the build embeds this cocotb's paths: another installation needs its own build
+    key = hashlib.sha256(text + top.encode() + str(Path(cocotb.__file__).resolve()).encode()
+                         + str(verilator_version()).encode()).hexdigest()[:16]
     if key in _BUILT:
         return _BUILT[key], 0.0
     build_dir = _cache_root() / f"{top}-{key}"
