@@ -139,6 +139,11 @@ class TableSpec:
         return self.hi - self.lo
 
     @property
+    def one_sided(self):
+        """Whether the table covers ``x < 0`` only (ELU, SELU: the positive branch is computed)."""
+        return TABLE_FUNCS[self.func][2]
+
+    @property
     def bin_log2(self):
         """log2 of the bin width (span / size)."""
         return round(math.log2(self.span / self.size))
@@ -150,7 +155,7 @@ class TableSpec:
             raise ConfigError(f"{where}: table mode must be one of {', '.join(TABLE_MODES)}, not {self.mode!r}")
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.hi <= self.lo or not _is_pow2(self.span):
             raise ConfigError(f"{where}: table range [{self.lo}, {self.hi}) must have a power-of-two width")
-        one_sided = TABLE_FUNCS[self.func][2]
+        one_sided = self.one_sided
         if self.mode == "hls4ml":
             if one_sided and self.hi != 0.0:
                 raise ConfigError(f"{where}: an hls4ml-style {self.func} table must end at 0, not {self.hi}")
@@ -166,7 +171,7 @@ class TableSpec:
         i = np.arange(self.size, dtype=np.float64)
         step = self.span / self.size
         if self.mode == "hls4ml":
-            if TABLE_FUNCS[self.func][2]:
+            if self.one_sided:
                 return -step * i                       # -8 * i / N
             return self.lo + step * i                  # S * (i - N/2) / N
         return self.lo + step * (i + 0.5)              # bin centres
@@ -190,7 +195,7 @@ def table_index(spec: TableSpec, raw, in_type: FixedType):
     raw = np.asarray(raw).astype(np.int64)
     s = spec.bin_log2 + in_type.frac        # index step in input LSBs is 2**s
     if spec.mode == "hls4ml":
-        if TABLE_FUNCS[spec.func][2]:
+        if spec.one_sided:
             v = -raw                            # trunc(x * N / -8): x < 0 here, so a floor of -x
             q = v >> s if s >= 0 else v << -s
         else:

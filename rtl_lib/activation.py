@@ -143,8 +143,8 @@ class HardSigmoid(_Elementwise):
 
 
 def table_address(x, in_type, spec):
-    """The index of :func:`nn2rtl.tables.table_index` in hardware: a shift, an offset and a clamp."""
-    from nn2rtl.tables import TABLE_FUNCS
+    """The index of :func:`nn2rtl.tables.table_index` in hardware: a shift, an offset and a clamp. ``spec`` gives
+    ``size``, ``mode``, ``lo``, ``one_sided`` and ``bin_log2`` (log2 of the bin width)."""
     s = spec.bin_log2 + in_type.frac
     n = spec.size
 
@@ -152,7 +152,7 @@ def table_address(x, in_type, spec):
         return v.shift_right(s) if s >= 0 else v.shift_left(-s)
 
     if spec.mode == "hls4ml":
-        if TABLE_FUNCS[spec.func][2]:
+        if spec.one_sided:
             q = shift((-x).as_signed())
         else:
             if in_type.signed and s > 0:  # truncate toward zero: add 2**s - 1 to negative values first

@@ -78,6 +78,9 @@ class Softmax(Op):
         node.attrs["implementation"] = impl
         out = graph.tensors[node.outputs[0]]
         if impl == "argmax_index":
+            if node.outputs[0] not in graph.outputs or graph.consumers(node.outputs[0]):
+                raise ConfigError(f"{where}: implementation 'argmax_index' replaces the {n} probabilities by one "
+                                  f"index, so it must be the model's output; use 'argmax' (one-hot) here")
             out.shape = (1,)
             out.type = FixedType(max(1, (n - 1).bit_length()), max(1, (n - 1).bit_length()), False)
             return

@@ -88,7 +88,7 @@ typedef {out_t} result_t;
     while (true) {{
         for (int k = 0; k < {n}; k++) {{ if (scanf("%lld", &v) != 1) return 0; x[k].range() = v; }}
         {body}
-        for (int k = 0; k < {n}; k++) printf("%lld ", (long long)y[k].to_int64_raw());
+        for (int k = 0; k < {n}; k++) printf("%lld ", (long long)y[k].range().to_int64());
         printf("\\n");
     }}
 }}
@@ -101,8 +101,7 @@ def run(source, raw_inputs, work_dir, out_type, name="oracle"):
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     cpp, exe = work_dir / f"{name}.cpp", work_dir / name
-    # ap_fixed has no public raw getter; read the bits through the range() view
-    cpp.write_text(source.replace(".to_int64_raw()", ".range().to_int64()"))
+    cpp.write_text(source)
     t = templates_dir()
     r = subprocess.run(["g++", "-O1", "-std=c++14", "-w", f"-I{t}", f"-I{t / 'ap_types'}", str(cpp), "-o",
                         str(exe)], capture_output=True, text=True)

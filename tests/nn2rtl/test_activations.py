@@ -105,3 +105,9 @@ def test_argmax_index_output(tmp_path):
     x = np.random.default_rng(0).normal(0, 3, (200, 4))
     logits = nn2rtl.convert(models.save(models.chain(4, [("fc", 6)]), tmp_path / "l.onnx")).predict(x)
     assert np.array_equal(d.predict(x)[:, 0].astype(int), logits.argmax(axis=1))
+
+
+def test_argmax_index_must_be_the_output(tmp_path):
+    path = models.save(models.chain(4, [("fc", 6), ("Softmax", {}), ("fc", 3)]), tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match="'argmax_index' .* must be the model's output"):
+        nn2rtl.convert(path, config={"LayerType": {"Softmax": {"implementation": "argmax_index"}}})

@@ -143,3 +143,37 @@ def test_whole_models_with_softmax_equal_hls4ml_c_simulation():
     rows = [line.split() for line in table if line.startswith("jet_mlp")]
     assert [(row[0], row[4]) for row in rows] == [("jet_mlp_softmax", "0"), ("jet_mlp_activations", "0")]
     assert "bit-exact with hls4ml" in table[-1]
+
+
+@pytest.mark.parametrize("impl", ["stable", "latency"])
+def test_softmax_tables_equal_hls4ml_entry_by_entry(impl, tmp_path):
+    """Every entry of the exp and inverse tables, including those no test vector reaches (1/0 in the inverse table
+    becomes the largest code, as ap_fixed converts +inf under SAT)."""
+    t = FixedType.parse("fixed<16,6>")
+    op, node = build("Softmax", t, n=5, config={"LayerType": {"Softmax": {"implementation": impl}}})
+    ty, sizes = node.types, node.attrs["tables"]
+    norm = ty["inp_norm"].cpp() if impl == "stable" else "ap_fixed<1,0>"
+    src = f"""#include "ap_fixed.h"
+#include "nnet_utils/nnet_activation.h"
+#include <cstdio>
+struct config : nnet::activ_config {{
+    static const unsigned exp_table_size = {sizes['exp_table_size']};
+    static const unsigned inv_table_size = {sizes['inv_table_size']};
+    static constexpr float exp_scale = 1.0;
+    typedef {ty['exp_table'].cpp()} exp_table_t; typedef {ty['inv_table'].cpp()} inv_table_t;
+}};
+int main() {{
+    long long v; if (scanf("%lld", &v) != 1) return 1;
+    static config::exp_table_t e[config::exp_table_size]; static config::inv_table_t r[config::inv_table_size];
+    nnet::init_exp_table<{norm if impl == "stable" else t.cpp()}, config>(e, {"true" if impl == "stable" else "false"});
+    nnet::init_invert_table<{ty['inv_inp'].cpp()}, config>(r);
+    for (unsigned i = 0; i < config::exp_table_size; i++) printf("%lld ", (long long)e[i].range().to_int64());
+    printf("\\n");
+    for (unsigned i = 0; i < config::inv_table_size; i++) printf("%lld ", (long long)r[i].range().to_int64());
+    printf("\\n");
+}}
+"""
+    exp_want, inv_want = oracle.run(src, [[0]], tmp_path, ty["exp_table"], name=f"tables_{impl}")  # same type
+    assert np.array_equal(node.params["exp_table"], exp_want)
+    assert np.array_equal(node.params["inv_table"], inv_want)
+    assert node.params["inv_table"][0] == ty["inv_table"].max_raw
