@@ -9,6 +9,9 @@ Accepted shape (a dict, or the same as a YAML file)::
       AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
       IOType: io_parallel
       TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
+      MaxAutoWidth: 32              # optional cap on 'auto' widths (fractional bits are dropped to fit)
+      MaxLayerProducts: 1048576     # refuse layers with more multiplications per inference (the default)
+      MaxTensorSize: 65536          # refuse activations with more elements (the default)
     LayerType:
       Dense: {Precision: {accum: auto}}
       Sigmoid: {TableSize: 1024, TableRange: [-8, 8], Precision: {table: fixed<18,8>}}
@@ -19,7 +22,10 @@ Accepted shape (a dict, or the same as a YAML file)::
 
 Resolution order for each layer and variable: ``LayerName`` > ``LayerType`` > ``Model``. Defaults equal hls4ml's:
 every variable ``fixed<16,6>``, the accumulator equal to the model precision; ``accum: auto`` asks for hls4ml's
-precision inference (exact widths grown by ``ceil(log2(n_in))``). Table variables (``table``, ``exp_table``,
+precision inference (exact widths grown by ``ceil(log2(n_in))``). A model that carries its own quantisation
+(QONNX ``Quant``, ONNX ``QuantizeLinear``/``DequantizeLinear``) keeps its grids: its quantised constants keep their
+exact types, and ``result``/``accum`` default to ``auto`` unless a ``LayerName``/``LayerType`` entry or a
+model-level ``result``/``accum`` key sets them. Table variables (``table``, ``exp_table``,
 ``inv_table``, ``inv_inp``, ``inp_norm``, ``slope``, ``shift``) have op-specific defaults (hls4ml's) and are only
 set explicitly; activation options are accepted in nn2rtl's spelling (``TableSize``) and hls4ml's (``table_size``).
 """
@@ -48,7 +54,11 @@ _OPTION_KEYS = {"TableSize": "table_size", "table_size": "table_size", "ExpTable
                 "inv_table_size": "inv_table_size", "TableMode": "table_mode", "table_mode": "table_mode",
                 "TableRange": "table_range", "table_range": "table_range", "Implementation": "implementation",
                 "implementation": "implementation"}
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "TableMode")
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "TableMode", "MaxAutoWidth",
+               "MaxLayerProducts", "MaxTensorSize")
+#: Default limits: a layer beyond them is refused before anything is built (raise them in Model if you mean it).
+MAX_LAYER_PRODUCTS = 1 << 20
+MAX_TENSOR_SIZE = 1 << 16
 _LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage") + tuple(_OPTION_KEYS)
 _TOP_KEYS = ("Model", "LayerType", "LayerName")
 
@@ -163,6 +173,7 @@ class LayerConfig:
     tables: dict = field(default_factory=dict)   #: explicitly set table-type precisions (``TABLE_KEYS``)
     options: dict = field(default_factory=dict)  #: activation options (``table_size``, ``implementation``, ...)
     param: object = None                          #: precision of activation parameters (alpha, slopes, bounds)
+    explicit: frozenset = frozenset()             #: variables the configuration sets for this layer
 
     def table(self, var, default):
         return self.tables.get(var, default)
@@ -180,6 +191,9 @@ class Config:
     layer_type: dict = field(default_factory=dict)
     layer_name: dict = field(default_factory=dict)
     table_mode: str = "hls4ml"
+    max_auto_width: int | None = None
+    max_layer_products: int = MAX_LAYER_PRODUCTS
+    max_tensor_size: int = MAX_TENSOR_SIZE
 
     @classmethod
     def from_dict(cls, d):
@@ -204,6 +218,13 @@ class Config:
             cfg.levels_per_stage = _levels(model["AdderLevelsPerStage"], "Model.AdderLevelsPerStage")
         if "TableMode" in model:
             cfg.table_mode = _option("table_mode", model["TableMode"], "Model.TableMode")
+        for key, attr in (("MaxAutoWidth", "max_auto_width"), ("MaxLayerProducts", "max_layer_products"),
+                          ("MaxTensorSize", "max_tensor_size")):
+            if key in model:
+                v = model[key]
+                if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                    raise ConfigError(f"Model.{key} must be an integer of at least 2, not {v!r}")
+                setattr(cfg, attr, v)
         if model.get("IOType", "io_parallel") != "io_parallel":
             raise ConfigError(f"Model.IOType: only 'io_parallel' is supported, not {model['IOType']!r}")
         for key, attr in (("LayerType", "layer_type"), ("LayerName", "layer_name")):
@@ -227,7 +248,8 @@ class Config:
     def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None):
         """This config with model-level settings replaced (the CLI's options)."""
         cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
-                     dict(self.layer_type), dict(self.layer_name), self.table_mode)
+                     dict(self.layer_type), dict(self.layer_name), self.table_mode, self.max_auto_width,
+                     self.max_layer_products, self.max_tensor_size)
         if strategy is not None:
             cfg.strategy = _strategy(strategy, "--strategy")
         if levels_per_stage is not None:
@@ -268,18 +290,28 @@ class Config:
                 return source[var]
         return None
 
+    def configured(self, names, layer_type, var):
+        """Whether the configuration sets ``var`` for this layer: a ``LayerName``/``LayerType`` precision (its
+        ``default`` included) or a model-level key for ``var`` itself."""
+        for source in [self.layer_name.get(n, {}).get("precision", {}) for n in names] + [
+                self.layer_type.get(layer_type, {}).get("precision", {})]:
+            if var in source or "default" in source:
+                return True
+        return var in self.precision
+
     def layer(self, names, layer_type):
         rf = self._lookup(names, layer_type, "reuse_factor") or self.reuse_factor
         st = self._lookup(names, layer_type, "strategy") or self.strategy
         lps = self._lookup(names, layer_type, "levels_per_stage") or self.levels_per_stage
         tables = {v: p for v in TABLE_KEYS if (p := self.explicit_precision(names, layer_type, v)) is not None}
-        options = {"table_mode": self.table_mode}
+        options = {"table_mode": self.table_mode, "max_auto_width": self.max_auto_width}
         options.update(self.layer_type.get(layer_type, {}).get("options", {}))
         for n in reversed(list(names)):
             options.update(self.layer_name.get(n, {}).get("options", {}))
         return LayerConfig(*(self.precision_of(names, layer_type, v) for v in ("weight", "bias", "result", "accum")),
                            reuse_factor=rf, strategy=st, levels_per_stage=lps, tables=tables, options=options,
-                           param=self.precision_of(names, layer_type, "param"))
+                           param=self.precision_of(names, layer_type, "param"),
+                           explicit=frozenset(v for v in _DEFAULTED if self.configured(names, layer_type, v)))
 
     def check_names(self, known_names, known_types):
         """Reject ``LayerName``/``LayerType`` entries that match nothing in the model (likely typos)."""

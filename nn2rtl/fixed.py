@@ -29,7 +29,8 @@ import numpy as np
 
 from .errors import PrecisionError
 
-__all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "quantize_params", "MAX_INT64_BITS"]
+__all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "quantize_params", "range_type", "exact_type",
+           "exact_raw", "MAX_INT64_BITS"]
 
 #: Widest raw value (in bits, sign included) for which int64 arithmetic is used.
 MAX_INT64_BITS = 62
@@ -353,3 +354,59 @@ def quantize_params(t, values):
     digits = t.frac if t.frac > 0 else len(str(2 ** max(t.integer, 0)))
     text = np.array([float(f"{v:.{digits}f}") for v in x.flat], dtype=np.float64).reshape(x.shape)
     return t.quantize(text)
+
+
+def range_type(lo, hi, frac, rounding=Rounding.TRN, overflow=Overflow.WRAP):
+    """The narrowest type with ``frac`` fractional bits holding every raw value in ``[lo, hi]``.
+
+    >>> str(range_type(-3, 5, 2)), str(range_type(0, 255, 0)), str(range_type(0, 0, 4))
+    ('fixed<4,2>', 'ufixed<8,8>', 'ufixed<1,-3>')
+    """
+    lo, hi = int(lo), int(hi)
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    if lo < 0:
+        width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
+        signed = True
+    else:
+        width = max(hi.bit_length(), 1)
+        signed = False
+    return FixedType(width, width - frac, signed, rounding, overflow)
+
+
+def exact_type(values):
+    """The narrowest type representing every float in ``values`` exactly (floats are dyadic rationals), or
+    ``None`` for an empty array.
+
+    >>> str(exact_type([0.75, -0.5])), str(exact_type([3.0, 0.0]))
+    ('fixed<3,1>', 'ufixed<2,2>')
+    """
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        return None
+    if not np.all(np.isfinite(x)):
+        raise ValueError("NaN or infinite constant")
+    fracs = []
+    for v in x:
+        q = Fraction(float(v))
+        if q.numerator:
+            n = abs(q.numerator)
+            fracs.append(q.denominator.bit_length() - 1 if q.denominator > 1 else -((n & -n).bit_length() - 1))
+    if not fracs:
+        return FixedType(1, 1, False)
+    frac = max(fracs)
+    raw = [int(Fraction(float(v)) * (Fraction(2) ** frac)) for v in x]
+    return range_type(min(raw), max(raw), frac)
+
+
+def exact_raw(t, values):
+    """Raw values of ``t`` for floats that ``t`` holds exactly; ``None`` if any value is off its grid or range."""
+    x = np.asarray(values, dtype=np.float64)
+    raw = []
+    for v in x.reshape(-1):
+        r = Fraction(float(v)) * (Fraction(2) ** t.frac)
+        if r.denominator != 1 or not t.min_raw <= r.numerator <= t.max_raw:
+            return None
+        raw.append(r.numerator)
+    return as_raw_array(np.array(raw, dtype=object).reshape(x.shape), t.width) if raw else \
+        np.zeros(x.shape, dtype=np.int64)

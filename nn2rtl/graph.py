@@ -64,8 +64,9 @@ class Node:
 class Graph:
     """A dataflow graph: named input and output tensors, nodes in topological order."""
 
-    def __init__(self, name, inputs, outputs, nodes, tensors):
+    def __init__(self, name, inputs, outputs, nodes, tensors, meta=None):
         self.name = name
+        self.meta = dict(meta or {})  #: facts about the model as a whole (``quantized``: it carries its own grids)
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.nodes = list(nodes)
@@ -74,7 +75,8 @@ class Graph:
     def copy(self):
         nodes = [Node(n.name, n.op, list(n.inputs), list(n.outputs), dict(n.attrs), dict(n.params), dict(n.types))
                  for n in self.nodes]
-        return Graph(self.name, self.inputs, self.outputs, nodes, {k: copy.copy(t) for k, t in self.tensors.items()})
+        return Graph(self.name, self.inputs, self.outputs, nodes, {k: copy.copy(t) for k, t in self.tensors.items()},
+                     self.meta)
 
     def producer(self, tensor):
         for n in self.nodes:

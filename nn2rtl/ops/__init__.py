@@ -30,6 +30,9 @@ class Cost:
 
 class Op:
     name = None
+    #: whether ``result: auto`` (exact, never rounding or overflowing) is offered; in a model that carries its
+    #: own quantisation such ops default to it
+    auto_result = False
 
     def quantize(self, node, graph, layer_config):
         raise NotImplementedError
@@ -59,4 +62,4 @@ def get_op(name):
     return REGISTRY[name]
 
 
-from . import activation, dense, softmax  # noqa: E402,F401  (registration)
+from . import activation, dense, quant, softmax  # noqa: E402,F401  (registration)

@@ -35,9 +35,13 @@ SHIFT_TYPE = FixedType(2, 0, signed=False)
 SELU_LAMBDA_TYPE = FixedType(16, 1, signed=False)
 
 
-def _result(node, graph, lc):
+def _result(node, graph, lc, auto=None):
+    """The result type; ``auto`` (exact) is offered by the ops whose result can keep the input type."""
     if lc.result == AUTO:
-        raise ConfigError(f"layer {node.label}: result precision 'auto' is not supported for {node.op}")
+        if auto is None:
+            raise ConfigError(f"layer {node.label}: result precision 'auto' is not supported for {node.op}")
+        graph.tensors[node.outputs[0]].type = node.types["result"] = auto
+        return auto
     graph.tensors[node.outputs[0]].type = node.types["result"] = lc.result
     return lc.result
 
@@ -84,9 +88,10 @@ class _Elementwise(Op):
 @register
 class Relu(_Elementwise):
     name = "Relu"
+    auto_result = True
 
     def quantize(self, node, graph, lc):
-        _result(node, graph, lc)
+        _result(node, graph, lc, auto=graph.tensors[node.inputs[0]].type)
 
     def real(self, node, x):
         return np.maximum(x, 0.0)
@@ -148,9 +153,10 @@ class ThresholdedRelu(_Elementwise):
     """``x > theta ? x : 0`` (theta quantised to ``param``, compared exactly)."""
 
     name = "ThresholdedRelu"
+    auto_result = True
 
     def quantize(self, node, graph, lc):
-        _result(node, graph, lc)
+        _result(node, graph, lc, auto=graph.tensors[node.inputs[0]].type)
         node.params["theta"] = np.atleast_1d(_param(node, lc, node.attrs.get("alpha", 1.0), "alpha (threshold)"))
 
     def real(self, node, x):
@@ -174,9 +180,10 @@ class Clip(_Elementwise):
     hls4ml's ``relu_max`` order: below ``lo`` gives ``lo``, above ``hi`` gives ``hi``."""
 
     name = "Clip"
+    auto_result = True
 
     def quantize(self, node, graph, lc):
-        _result(node, graph, lc)
+        _result(node, graph, lc, auto=graph.tensors[node.inputs[0]].type)
         for k in ("min", "max"):
             v = node.attrs.get(k)
             if v is not None:

@@ -10,8 +10,9 @@ from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from ..config import AUTO
 from ..errors import ConfigError
-from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, quantize_params
+from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, exact_type, quantize_params
 from . import Cost, Op, register
+from .quant import cap_auto, chosen
 
 #: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
 _CHUNK = 256
@@ -25,31 +26,47 @@ def _reuse(node):
     return node.attrs.get("reuse_factor", 1)
 
 
-def auto_accum(in_type, weight_type, n_in, has_bias):
+def auto_accum(in_type, weight_type, n_in, has_bias, bias_type=None):
     """hls4ml's precision inference for a Dense accumulator: exact product widths grown by ``ceil(log2 n_in)``,
-    one more integer bit when a bias is added."""
+    one more integer bit when a bias is added. A bias with finer fractional bits than the products, or more integer
+    bits, widens it further so that the sum stays exact."""
     grow = math.ceil(math.log2(n_in)) if n_in > 1 else 0
     extra = 1 if has_bias else 0
     p = in_type.product(weight_type)
-    return FixedType(p.width + grow + extra, p.integer + grow + extra, p.signed)
+    integer = p.integer + grow + extra
+    frac = p.frac
+    signed = p.signed
+    if has_bias and bias_type is not None:
+        frac = max(frac, bias_type.frac)
+        integer = max(integer, bias_type.integer + 1 + (0 if bias_type.signed or not signed else 1))
+        signed = signed or bias_type.signed
+    return FixedType(integer + frac, integer, signed)
 
 
 @register
 class Dense(Op):
     name = "Dense"
+    auto_result = True
 
     def quantize(self, node, graph, lc):
         in_type = graph.tensors[node.inputs[0]].type
         w = node.params["weight"]
         b = node.params.get("bias")
-        node.types["weight"] = lc.weight
-        node.params["weight"] = quantize_params(lc.weight, w)
+        tw = chosen(node, lc, "weight", lc.weight)
+        if tw == AUTO:
+            tw = cap_auto(exact_type(w), lc)
+        node.types["weight"] = tw
+        node.params["weight"] = quantize_params(tw, w)
+        tb = None
         if b is not None:
-            node.types["bias"] = lc.bias
-            node.params["bias"] = quantize_params(lc.bias, b)
+            tb = chosen(node, lc, "bias", AUTO if lc.option("model_quantized") else lc.bias)
+            if tb == AUTO:
+                tb = cap_auto(exact_type(b), lc)
+            node.types["bias"] = tb
+            node.params["bias"] = quantize_params(tb, b)
         accum = lc.accum
         if accum == AUTO:
-            accum = auto_accum(in_type, lc.weight, w.shape[0], b is not None)
+            accum = cap_auto(auto_accum(in_type, tw, w.shape[0], b is not None, tb), lc)
         node.types["accum"] = accum
         result = lc.result if lc.result != AUTO else accum
         graph.tensors[node.outputs[0]].type = result

@@ -3,14 +3,16 @@
 :func:`lower` runs the float clean-up passes; :func:`quantize` applies a :class:`~nn2rtl.config.Config`.
 """
 
+import dataclasses
+
 import numpy as np
 
-from ..config import Config
-from ..errors import UnsupportedOpError
-from ..fixed import FixedType
+from ..config import AUTO, Config
+from ..errors import ModelError, UnsupportedOpError
+from ..fixed import FixedType, Overflow, exact_type, range_type
 from ..ops import REGISTRY
 
-__all__ = ["drop_noops", "fuse_bias", "lower", "quantize", "NOOPS"]
+__all__ = ["drop_noops", "fuse_scale_shift", "lower", "quantize", "check_limits", "NOOPS"]
 
 #: Ops that do not change the data of a flat feature vector (row-major layout is preserved).
 NOOPS = ("Identity", "Flatten", "Reshape")
@@ -44,29 +46,75 @@ def drop_noops(graph):
     return g.verify()
 
 
-def fuse_bias(graph):
-    """Fold ``BiasAdd`` into the bias-less ``Dense`` that feeds it (MatMul + Add as Keras/tf2onnx export it).
-    Guarantees: no BiasAdd remains; a BiasAdd that cannot be fused raises :class:`UnsupportedOpError`."""
+def _float_dense(n):
+    """A Dense whose weights are float values to be quantised by the configuration (not a model's exact grid)."""
+    return n is not None and n.op == "Dense" and "weight" not in n.types
+
+
+def _single_use(g, tensor):
+    return len(g.consumers(tensor)) == 1 and tensor not in g.outputs
+
+
+def fuse_scale_shift(graph):
+    """Fold element-wise affine maps (``ScaleShift``: batch normalisation, ``Add``/``Mul``/... by constants) into a
+    neighbouring ``Dense`` in float, before anything is quantised.
+
+    Guarantees: a ``ScaleShift`` after a ``Dense`` is folded into it when it only adds (a bias: always exact) or
+    when the Dense's weights are float (``W * s``, ``b * s + t``); one before a float ``Dense`` (input scaling) is
+    folded into its weights (``s * W``, ``b + t @ W``). Weights on a model's exact grid are never rescaled: the
+    ``ScaleShift`` stays a layer of its own. Nothing else changes.
+    """
     g = graph.copy()
-    for n in list(g.nodes):
-        if n.op != "BiasAdd":
-            continue
-        prod = g.producer(n.inputs[0])
-        if (prod is None or prod.op != "Dense" or len(g.consumers(n.inputs[0])) != 1
-                or n.inputs[0] in g.outputs):
-            raise UnsupportedOpError([(n.attrs.get("source_name", n.name), n.attrs.get("source_op", "Add"),
-                                       "an added constant that does not follow a MatMul/Gemm")])
-        old = prod.params.get("bias")
-        prod.params["bias"] = n.params["bias"] if old is None else old + n.params["bias"]
-        g.nodes.remove(n)
-        del g.tensors[prod.outputs[0]]
-        prod.outputs = [n.outputs[0]]
+    changed = True
+    while changed:
+        changed = False
+        for n in list(g.nodes):
+            if n.op != "ScaleShift" or n.attrs.get("folded_scale"):
+                continue
+            s, t = n.params.get("scale"), n.params.get("bias")
+            prod = g.producer(n.inputs[0])
+            if prod is not None and prod.op == "Dense" and _single_use(g, n.inputs[0]) and (
+                    s is None or _float_dense(prod)):
+                b = prod.params.get("bias")
+                # the sum of two biases on exact grids is exact; anything else takes the layer's bias precision
+                exact = s is None and (t is None or "bias" in n.types) and (b is None or "bias" in prod.types)
+                if s is not None:
+                    prod.params["weight"] = prod.params["weight"] * s[None, :]
+                    b = None if b is None else b * s
+                prod.params["bias"] = t if b is None else (b if t is None else b + t)
+                if prod.params["bias"] is None:
+                    del prod.params["bias"]
+                prod.types.pop("bias", None)
+                if exact and "bias" in prod.params:
+                    prod.types["bias"] = exact_type(prod.params["bias"])
+                g.nodes.remove(n)
+                del g.tensors[prod.outputs[0]]
+                prod.outputs = [n.outputs[0]]
+                changed = True
+                break
+            users = g.consumers(n.outputs[0])
+            if (len(users) == 1 and users[0].op == "Dense" and _float_dense(users[0])
+                    and n.outputs[0] not in g.outputs and n.inputs[0] not in g.outputs):
+                d = users[0]
+                w = d.params["weight"]
+                b = d.params.get("bias")
+                if t is not None:
+                    b = (t @ w) if b is None else b + t @ w
+                if s is not None:
+                    d.params["weight"] = s[:, None] * w
+                if b is not None:
+                    d.params["bias"] = b
+                g.nodes.remove(n)
+                del g.tensors[n.outputs[0]]
+                d.inputs = [n.inputs[0]]
+                changed = True
+                break
     return g.verify()
 
 
 def lower(graph):
     """All float clean-up passes, in order."""
-    return fuse_bias(drop_noops(graph))
+    return fuse_scale_shift(drop_noops(graph))
 
 
 def quantize(graph, config: Config):
@@ -85,18 +133,73 @@ def quantize(graph, config: Config):
     for n in g.nodes:
         names.update({n.name, n.attrs.get("source_name", n.name)})
     config.check_names(names, set(REGISTRY) | {"Input"})
+    check_limits(g, config)
+    quantized = bool(g.meta.get("quantized"))
     for t in g.inputs:
-        g.tensors[t].type = FixedType.parse(config.precision_of([t], "Input", "result"))
+        g.tensors[t].type = _input_type(g, t, config, quantized)
     for n in g.nodes:
         n.types["input"] = g.tensors[n.inputs[0]].type
         if n.op == "Identity":
             g.tensors[n.outputs[0]].type = n.types["input"]
             n.types["result"] = n.types["input"]
             continue
-        lc = config.layer([n.name, n.attrs.get("source_name", n.name)], n.op)
+        names = [n.name, n.attrs.get("source_name", n.name)]
+        lc = config.layer(names, n.op)
+        if quantized:  # keep the model's grids: exact results and accumulators unless configured
+            op = REGISTRY[n.op]
+            lc = dataclasses.replace(
+                lc, options={**lc.options, "model_quantized": True},
+                result=lc.result if "result" in lc.explicit or not op.auto_result else AUTO,
+                accum=lc.accum if "accum" in lc.explicit else AUTO)
         REGISTRY[n.op].quantize(n, g, lc)
         n.types["result"] = g.tensors[n.outputs[0]].type
+        if n.op == "Quantize" and _is_noop_quantize(n):
+            n.op = "Identity"  # the input already lies on the grid and within the bounds
+            g.tensors[n.outputs[0]].type = n.types["result"] = n.types["input"]
     for n in g.nodes:
         for k, v in n.params.items():
             assert np.issubdtype(np.asarray(v).dtype, np.integer) or np.asarray(v).dtype == object, (n.name, k)
     return g.verify(typed=True)
+
+
+def _input_type(g, t, config, quantized):
+    """A graph input's type: configured (``LayerName.<input>``), else, in a quantised model whose input feeds one
+    ``Quantize``, that quantiser's own type (so quantising floats at the edge is the model's quantisation), else the
+    model default."""
+    users = g.consumers(t)
+    if (quantized and not config.configured([t], "Input", "result") and len(users) == 1 and users[0].op == "Quantize"
+            and users[0].attrs.get("lo") is not None and users[0].attrs.get("hi") is not None
+            and not users[0].attrs.get("shift")):
+        a = users[0].attrs
+        from ..fixed import Rounding
+        return range_type(a["lo"], a["hi"], a["frac"], Rounding(a["rounding"]), Overflow.SAT)
+    return FixedType.parse(config.precision_of([t], "Input", "result"))
+
+
+def _is_noop_quantize(n):
+    """A ``Quantize`` that neither rounds (its input is on a grid at least as coarse) nor clamps (every input value
+    lies within its bounds) passes values through unchanged."""
+    tin, frac = n.types["input"], n.attrs["frac"]
+    if n.attrs.get("shift") or tin.frac > frac:
+        return False
+    lo, hi = n.attrs["bounds"]
+    scale = 1 << (frac - tin.frac)
+    return lo <= tin.min_raw * scale and tin.max_raw * scale <= hi
+
+
+def check_limits(graph, config):
+    """Refuse, before anything is built, layers beyond the configured limits (``Model.MaxLayerProducts``,
+    ``Model.MaxTensorSize``): a model that size is almost always a mistake (a missing pooling layer, a wrong
+    export), and building it would take hours and fail to fit."""
+    for n in graph.nodes:
+        for t in n.outputs:
+            size = graph.tensors[t].size
+            if size > config.max_tensor_size:
+                raise ModelError(f"layer {n.label}: its output has {size} elements, more than the limit of "
+                                 f"{config.max_tensor_size}; raise Model.MaxTensorSize if this is intended")
+        w = n.params.get("weight")
+        if w is not None:
+            products = int(np.prod(np.shape(w), dtype=np.int64))
+            if products > config.max_layer_products:
+                raise ModelError(f"layer {n.label}: {products} multiplications per inference, more than the limit "
+                                 f"of {config.max_layer_products}; raise Model.MaxLayerProducts if this is intended")
