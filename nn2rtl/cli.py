@@ -117,12 +117,33 @@ def cmd_report(args):
 
 
 def cmd_inspect(args):
+    """A model file: every ONNX node with its op, output shape, fixed-point type and status (folded, removed,
+    translated, or unsupported and why), then the typed graph after clean-up. An output directory: its graph."""
     from .design import Design, convert
     if Path(args.target).is_dir():
-        g = Design.load(args.target).graph
-    else:
-        g = convert(args.target, config=args.config, precision=args.precision).graph
-    sys.stdout.write(g.dump())
+        sys.stdout.write(Design.load(args.target).graph.dump())
+        return 0
+    from .frontend.onnx import inspect_onnx
+    rows, graph, problems = inspect_onnx(args.target)
+    typed = convert(args.target, config=args.config, precision=args.precision).graph if graph is not None else None
+    table = [("node", "op", "output shape", "type", "status")]
+    for name, op, shape, status in rows:
+        t = None
+        if typed is not None:
+            t = next((typed.tensors[o].type for n in typed.nodes if n.attrs.get("source_name") == name
+                      for o in n.outputs[-1:]), None)
+        table.append((name, op, shape, "-" if t is None else str(t), status))
+    widths = [min(max(len(r[k]) for r in table), 48) for k in range(4)]
+    for n, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        if n == 0:
+            print("  ".join("-" * w for w in widths) + "  " + "-" * 6)
+    if problems:
+        print(f"\n{len(problems)} unsupported node{'s' if len(problems) != 1 else ''}: nothing was converted",
+              file=sys.stderr)
+        return 2
+    print()
+    sys.stdout.write(typed.dump())
     return 0
 
 
@@ -202,10 +223,11 @@ def build_parser():
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_simulate)
 
-    i = sub.add_parser("inspect", help="print the typed graph of a model or an output directory")
-    i.add_argument("target")
-    i.add_argument("--config")
-    i.add_argument("--precision")
+    i = sub.add_parser("inspect", help="every node of a model (op, shape, type, supported or not) and its typed "
+                                       "graph after clean-up; or the graph of an output directory")
+    i.add_argument("target", help="ONNX model file, or a directory written by 'nn2rtl convert'")
+    i.add_argument("--config", help="hls4ml-style YAML configuration")
+    i.add_argument("--precision", help="model precision, e.g. 'fixed<16,6>'")
     i.set_defaults(func=cmd_inspect)
 
     d = sub.add_parser("demo", help="convert, predict and simulate the bundled example")

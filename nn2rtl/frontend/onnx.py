@@ -128,8 +128,13 @@ def _opset(model):
 
 
 def _attrs(node):
+    """A node's attributes as Python values (string attributes decoded)."""
     import onnx
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    out = {}
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        out[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+    return out
 
 
 def _node_name(node, index):
@@ -303,8 +308,9 @@ class _Importer:
                     if handler is None:
                         raise _Refuse("")
                     handler(node, _attrs(node), live)
-                    status = "folded (constant)" if kind == "Constant" else (
-                        "removed (relabels the data)" if not self.emitted else "ok")
+                    last = self.nodes[-1].op if self.emitted else None
+                    status = ("folded (constant)" if kind == "Constant" else
+                              "removed (relabels the data)" if last in ("Identity", "Reshape") else "ok")
             except _Refuse as e:
                 self.problems.append((src, op if node.domain in ("", "ai.onnx") else f"{node.domain}.{op}",
                                       str(e)))
