@@ -222,6 +222,7 @@ class _Importer:
         self.qconsts = set()   # constants on a quantisation grid (outputs of Quant/DequantizeLinear, moved)
         self.features = {}     # live tensor -> shape without the batch dimension
         self.broken = set()    # outputs of nodes that could not be translated
+        self.broken_const = set()  # ... of which those that would have been constants
         self.pending_q = {}    # QuantizeLinear outputs -> (scale, zero point), awaiting their DequantizeLinear
         self.nodes, self.problems, self.rows, self.used = [], [], [], set()
         self.quantized = False
@@ -277,7 +278,12 @@ class _Importer:
             status = None
             if any(i in self.broken for i in node.input if i):
                 self.broken.update(o for o in node.output if o)
-                if kind is None or not hasattr(self, f"op_{kind}"):  # still name every unknown op at once
+                if kind in ("Shape", "Size") or all(i in self.consts or i in self.broken_const
+                                                    for i in node.input if i):
+                    # a shape computation downstream of an untranslated node: it would have been folded
+                    self.broken_const.update(o for o in node.output if o)
+                    self.rows.append((src, op, "-", "not evaluated (its input is not translated)"))
+                elif kind is None or not hasattr(self, f"op_{kind}"):  # still name every unknown op at once
                     why = f"custom domain '{node.domain}'" if kind is None else ""
                     self.problems.append((src, op if kind else f"{node.domain}.{op}", why))
                     self.rows.append((src, op, "-", "UNSUPPORTED" + (f": {why}" if why else "")))
@@ -735,10 +741,15 @@ class _Importer:
         x = live[0]
         pre = self.fresh_tensor(node.output[0] + "_grid")
         self.quantize_node(live, pre, frac, None, None, Rounding.RND_CONV)  # QONNX first rounds onto the grid
-        if len(node.input) == 5:  # v1: (x, scale, zeropt, in_bits, out_bits): drop in_bits - out_bits LSBs
+        version = next((imp.version for imp in self.model.opset_import if imp.domain == node.domain), 1)
+        if version < 2:  # v1: (x, scale, zeropt, in_bits, out_bits): drop in_bits - out_bits LSBs, same scale
+            if len(node.input) != 5:
+                raise _Refuse(f"Trunc version 1 takes 5 inputs, not {len(node.input)}")
             k = int(vals[2].reshape(-1)[0]) - int(vals[3].reshape(-1)[0])
             self.quantize_node([pre], node.output[0], frac, None, None, _QONNX_ROUNDING[rounding], shift=k)
         else:  # v2: (x, scale, zeropt, in_bits, out_scale, out_bits), clamped to the output bit width
+            if len(node.input) != 6:
+                raise _Refuse(f"Trunc version 2 takes 6 inputs, not {len(node.input)}")
             out_frac = self._grid(vals[3], "the output")
             bits = int(vals[4].reshape(-1)[0])
             signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))

@@ -159,6 +159,8 @@ def quantize(graph, config: Config):
     for n in g.nodes:
         for k, v in n.params.items():
             assert np.issubdtype(np.asarray(v).dtype, np.integer) or np.asarray(v).dtype == object, (n.name, k)
+    if any(n.op == "Identity" for n in g.nodes):
+        g = drop_noops(g)  # quantisers that turned out to be no-ops
     return g.verify(typed=True)
 
 
@@ -173,7 +175,8 @@ def _input_type(g, t, config, quantized):
         a = users[0].attrs
         from ..fixed import Rounding
         return range_type(a["lo"], a["hi"], a["frac"], Rounding(a["rounding"]), Overflow.SAT)
-    return FixedType.parse(config.precision_of([t], "Input", "result"))
+    p = config.precision_of([t], "Input", "result")
+    return FixedType.parse(config.precision["default"] if p == AUTO else p)  # 'auto' means nothing for an input
 
 
 def _is_noop_quantize(n):

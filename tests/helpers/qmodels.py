@@ -10,11 +10,11 @@ from onnx import TensorProto, helper, numpy_helper
 QONNX = "qonnx.custom_op.general"
 
 
-def _model(nodes, inits, n_in, n_out, opset=13, qonnx=True, in_shape=None, name="qmodel"):
+def _model(nodes, inits, n_in, n_out, opset=13, qonnx=True, in_shape=None, name="qmodel", qonnx_version=1):
     g = helper.make_graph(nodes, name,
                           [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape or ["batch", n_in])],
                           [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", n_out])], inits)
-    ops = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(QONNX, 1)] if qonnx else [])
+    ops = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(QONNX, qonnx_version)] if qonnx else [])
     m = helper.make_model(g, opset_imports=ops)
     m.ir_version = 8
     return m

@@ -1,0 +1,29 @@
+"""Quantised models in Verilator: QONNX MLPs at 2, 3, 4 and 6 bits, a Brevitas-style export (input scaling,
+batch normalisation, a Shape/Reshape flatten) and a QDQ model with a zero point, each bit-exact against the golden
+model (itself equal to the qonnx executor on every output, tests/nn2rtl/test_quantized.py), latency as stated."""
+
+import pytest
+from helpers import qmodels
+
+import nn2rtl
+
+pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("verilator")]
+
+MODELS = {
+    "qonnx_2b": lambda: qmodels.qonnx_mlp([16, 12, 8, 5], 2, seed=2),
+    "qonnx_3b": lambda: qmodels.qonnx_mlp([16, 12, 8, 5], 3, seed=3),
+    "qonnx_4b": lambda: qmodels.qonnx_mlp([16, 12, 8, 5], 4, seed=4),
+    "qonnx_6b": lambda: qmodels.qonnx_mlp([16, 12, 8, 5], 6, seed=6),
+    "brevitas": qmodels.brevitas_style,
+    "qdq_zp37": lambda: qmodels.qdq_mlp(act_zero_point=37),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_quantized_model_bit_exact(name, tmp_path):
+    design = nn2rtl.convert(MODELS[name](), top=f"q_{name}")
+    r = design.simulate(vectors=500, seed=5, work_dir=tmp_path)
+    assert r.results == r.vectors == 500
+    assert r.mismatches == 0, r.first_mismatches[:5]
+    assert r.latency_min == r.latency_max == design.latency == r.stated_latency
+    assert r.ii_ok
