@@ -46,8 +46,12 @@ def test_qonnx_mlp_matches_the_qonnx_executor(bits):
     # the model's grids come through as its types: weights narrow-range `bits`, hidden activations unsigned
     dense = [n for n in d.graph.nodes if n.op == "Dense"]
     assert all(n.types["weight"].width == bits for n in dense)
-    quants = [n for n in d.graph.nodes if n.op == "Quantize"]
-    assert [str(n.types["result"]) for n in quants[:-1]] == [f"ufixed<{bits},{2},RND_CONV,SAT>"] * 2
+    # every activation Quant is folded into the final cast of the layer before it (Relu, or the last Dense)
+    assert [n.op for n in d.graph.nodes] == ["Dense", "Relu", "Dense", "Relu", "Dense"]
+    relus = [n for n in d.graph.nodes if n.op == "Relu"]
+    assert [str(n.types["result"]) for n in relus] == [f"ufixed<{bits},2,RND_CONV,SAT>"] * 2
+    assert [n.attrs["fused_quantize"] for n in relus] == ["quant_a0", "quant_a1"]
+    assert str(dense[-1].types["result"]) == "fixed<8,4,RND_CONV,SAT>"
     assert d.input.type.width == bits  # the input Quant types the input edge and disappears
 
 
@@ -65,7 +69,7 @@ def test_brevitas_style_export_matches_the_qonnx_executor():
     ops = [n.op for n in d.graph.nodes]
     # Shape/Gather/Unsqueeze/Concat/Reshape folded and removed; the BatchNorm stays a layer because the weights
     # before it are on the model's exact grid (folding would move them off it)
-    assert ops == ["ScaleShift", "ScaleShift", "Quantize", "Dense", "ScaleShift", "Relu", "Quantize", "Dense"]
+    assert ops == ["ScaleShift", "ScaleShift", "Dense", "ScaleShift", "Relu", "Dense"]
     x = d.input.type.dequantize(d.input.type.quantize(_inputs(d, seed=2)))
     want = _qonnx(m, x)
     assert len(np.unique(want)) > 50
@@ -87,8 +91,11 @@ def test_qdq_model_matches_the_executors(zero_point):
         so.graph_optimization_level = level
         sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
         np.testing.assert_array_equal(got, sess.run(None, {"input": x.astype(np.float32)})[0])
-    act = [n for n in d.graph.nodes if n.op == "Quantize"][0]
-    assert act.attrs["bounds"] == (-zero_point, 255 - zero_point)
+    quantizers = [n for n in d.graph.nodes if n.op == "Quantize"]
+    if zero_point:  # offset bounds are not a type's range: the quantiser stays a layer of its own
+        assert [n.attrs["bounds"] for n in quantizers] == [(-zero_point, 255 - zero_point)]
+    else:
+        assert quantizers == []
 
 
 def _with_quant(scale, bits=4, act_scale=0.25):
@@ -108,7 +115,7 @@ def test_weight_scale_not_a_power_of_two_is_factored_out_exactly():
     m = _with_quant(scale)
     d = nn2rtl.convert(m)
     ops = [n.op for n in d.graph.nodes]
-    assert ops == ["Dense", "ScaleShift", "Quantize"]
+    assert ops == ["Dense", "ScaleShift"]  # the output Quant is the ScaleShift's final cast
     sc = d.graph.nodes[1]
     assert sc.attrs["folded_scale"]
     # the exact result: integer codes times the float32 scales, summed exactly, rounded half to even
