@@ -30,7 +30,7 @@ import numpy as np
 from .errors import PrecisionError
 
 __all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "quantize_params", "range_type", "exact_type",
-           "exact_raw", "MAX_INT64_BITS"]
+           "MAX_INT64_BITS"]
 
 #: Widest raw value (in bits, sign included) for which int64 arithmetic is used.
 MAX_INT64_BITS = 62
@@ -398,15 +398,3 @@ def exact_type(values):
     raw = [int(Fraction(float(v)) * (Fraction(2) ** frac)) for v in x]
     return range_type(min(raw), max(raw), frac)
 
-
-def exact_raw(t, values):
-    """Raw values of ``t`` for floats that ``t`` holds exactly; ``None`` if any value is off its grid or range."""
-    x = np.asarray(values, dtype=np.float64)
-    raw = []
-    for v in x.reshape(-1):
-        r = Fraction(float(v)) * (Fraction(2) ** t.frac)
-        if r.denominator != 1 or not t.min_raw <= r.numerator <= t.max_raw:
-            return None
-        raw.append(r.numerator)
-    return as_raw_array(np.array(raw, dtype=object).reshape(x.shape), t.width) if raw else \
-        np.zeros(x.shape, dtype=np.int64)

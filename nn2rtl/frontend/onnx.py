@@ -368,8 +368,6 @@ class _Importer:
         rank = len(full)
         start, end = a.get("start", 0), a.get("end", rank)
         start, end = (start + rank if start < 0 else start), (end + rank if end < 0 else end)
-        if start == 0 and self.batch is None and end > 0:
-            pass  # a symbolic batch reads as 1; Reshape targets accept it as the batch
         self.consts[node.output[0]] = full[max(0, start):min(rank, end)]
 
     def fold_Quant(self, node, a, ins):
@@ -738,7 +736,6 @@ class _Importer:
         if np.any(vals[1] != 0):
             raise _Refuse("a non-zero zero point")
         frac = self._grid(vals[0], "the input")
-        x = live[0]
         pre = self.fresh_tensor(node.output[0] + "_grid")
         self.quantize_node(live, pre, frac, None, None, Rounding.RND_CONV)  # QONNX first rounds onto the grid
         version = next((imp.version for imp in self.model.opset_import if imp.domain == node.domain), 1)
@@ -756,7 +753,6 @@ class _Importer:
             lo = -(2 ** (bits - 1)) + (1 if narrow else 0) if signed else 0
             hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - (1 if narrow else 0)
             self.quantize_node([pre], node.output[0], out_frac, lo, hi, _QONNX_ROUNDING[rounding])
-        del x
 
     def op_QuantizeLinear(self, node, a, live):
         if any(i in live for i in node.input[1:]):

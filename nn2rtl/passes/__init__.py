@@ -46,6 +46,22 @@ def drop_noops(graph):
     return g.verify()
 
 
+def _merge_affine(s1, t1, s2, t2):
+    """Constants of ``(x * s1 + t1) * s2 + t2`` as one affine map, or ``None`` unless float64 holds them exactly."""
+    from fractions import Fraction
+    n = len(s1 if s1 is not None else t1)
+    one, zero = np.ones(n), np.zeros(n)
+    a1, b1 = (one if s1 is None else s1), (zero if t1 is None else t1)
+    a2, b2 = (one if s2 is None else s2), (zero if t2 is None else t2)
+    scale, bias = a1 * a2, b1 * a2 + b2
+    for k in range(n):
+        if (Fraction(float(scale[k])) != Fraction(float(a1[k])) * Fraction(float(a2[k]))
+                or Fraction(float(bias[k])) != Fraction(float(b1[k])) * Fraction(float(a2[k])) + Fraction(
+                    float(b2[k]))):
+            return None
+    return (None if s1 is None and s2 is None else scale), (None if t1 is None and t2 is None else bias)
+
+
 def _float_dense(n):
     """A Dense whose weights are float values to be quantised by the configuration (not a model's exact grid)."""
     return n is not None and n.op == "Dense" and "weight" not in n.types
@@ -92,6 +108,16 @@ def fuse_scale_shift(graph):
                 prod.outputs = [n.outputs[0]]
                 changed = True
                 break
+            if prod is not None and prod.op == "ScaleShift" and _single_use(g, n.inputs[0]) and not (
+                    prod.attrs.get("folded_scale") or prod.types or n.types):
+                merged = _merge_affine(prod.params.get("scale"), prod.params.get("bias"), s, t)
+                if merged is not None:  # (x * s1 + t1) * s2 + t2, when the float64 constants stay exact
+                    prod.params = {k: v for k, v in zip(("scale", "bias"), merged) if v is not None}
+                    g.nodes.remove(n)
+                    del g.tensors[prod.outputs[0]]
+                    prod.outputs = [n.outputs[0]]
+                    changed = True
+                    break
             users = g.consumers(n.outputs[0])
             if (len(users) == 1 and users[0].op == "Dense" and _float_dense(users[0])
                     and n.outputs[0] not in g.outputs and n.inputs[0] not in g.outputs):

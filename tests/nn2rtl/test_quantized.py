@@ -67,9 +67,11 @@ def test_brevitas_style_export_matches_the_qonnx_executor():
     m = qmodels.brevitas_style()
     d = nn2rtl.convert(m)
     ops = [n.op for n in d.graph.nodes]
-    # Shape/Gather/Unsqueeze/Concat/Reshape folded and removed; the BatchNorm stays a layer because the weights
-    # before it are on the model's exact grid (folding would move them off it)
-    assert ops == ["ScaleShift", "ScaleShift", "Dense", "ScaleShift", "Relu", "Dense"]
+    # Shape/Gather/Unsqueeze/Concat/Reshape folded and removed; the input Sub and Mul merged into one affine map,
+    # which also does the input Quant in its final cast; the BatchNorm stays a layer because the weights before it
+    # are on the model's exact grid (folding would move them off it)
+    assert ops == ["ScaleShift", "Dense", "ScaleShift", "Relu", "Dense"]
+    assert d.graph.nodes[0].params["bias"].tolist() == [-1] * 12  # (x - 0.5) * 0.25 = x / 4 - 1/8
     x = d.input.type.dequantize(d.input.type.quantize(_inputs(d, seed=2)))
     want = _qonnx(m, x)
     assert len(np.unique(want)) > 50
