@@ -30,7 +30,7 @@ import numpy as np
 from .errors import PrecisionError
 
 __all__ = ["Rounding", "Overflow", "FixedType", "as_raw_array", "quantize_params", "range_type", "exact_type",
-           "MAX_INT64_BITS"]
+           "requantize_types", "MAX_INT64_BITS"]
 
 #: Widest raw value (in bits, sign included) for which int64 arithmetic is used.
 MAX_INT64_BITS = 62
@@ -398,3 +398,17 @@ def exact_type(values):
     raw = [int(Fraction(float(v)) * (Fraction(2) ** frac)) for v in x]
     return range_type(min(raw), max(raw), frac)
 
+
+
+def requantize_types(in_type, shift, frac, rounding):
+    """The two types of a requantisation ``round(x * 2**-shift)`` onto ``frac`` fractional bits: the input with its
+    binary point moved by ``shift`` (a relabelling), and a signed type wide enough to hold every rounded value
+    without wrapping, carrying ``rounding``. Shared by the golden model and the hardware block.
+
+    >>> src, mid = requantize_types(FixedType(8, 3), 2, 2, Rounding.RND_CONV)
+    >>> str(src), str(mid)
+    ('fixed<8,1>', 'fixed<5,3,RND_CONV>')
+    """
+    src = FixedType(in_type.width, in_type.integer - shift, in_type.signed)
+    ib = max(src.integer, 1 - frac) + 2
+    return src, FixedType(ib + frac, ib, True, rounding)

@@ -12,7 +12,7 @@ output register stage (latency 1), a new input every cycle.
 
 from amaranth.hdl import Const, Mux
 
-from nn2rtl.fixed import FixedType, Overflow, Rounding
+from nn2rtl.fixed import FixedType, Overflow, Rounding, requantize_types
 
 from .activation import _aligned, _Elementwise
 from .fixed import cast, shape_of
@@ -33,9 +33,7 @@ class Requantize(_Elementwise):
                 raise ValueError(f"bound {b} is outside {out_type}")
         self.shift, self.lo, self.hi = shift, lo, hi
         # the input relabelled (the binary point moved), and the wide type every rounded value fits before clamping
-        self.src_type = FixedType(in_type.width, in_type.integer - shift, in_type.signed)
-        self.mid_type = FixedType(max(self.src_type.integer, out_type.integer) + out_type.frac + 2,
-                                  max(self.src_type.integer, out_type.integer) + 2, True, out_type.rounding)
+        self.src_type, self.mid_type = requantize_types(in_type, shift, out_type.frac, out_type.rounding)
         super().__init__(n, in_type, out_type, latency=1)
 
     def compute(self, m, k, x):

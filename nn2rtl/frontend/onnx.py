@@ -244,6 +244,19 @@ class _Importer:
         if not self.inputs:
             raise ModelError("the model has no inputs")
 
+    def graph(self):
+        """The float graph the walk built (call after :meth:`run`, when nothing was refused)."""
+        if self.input_errors:
+            raise ModelError(self.input_errors[0])
+        tensors = {t: Tensor(t, s) for t, s in self.features.items()}
+        outputs = [o.name for o in self.model.graph.output]
+        for o in outputs:
+            if o not in tensors:
+                raise ModelError(f"graph output '{o}' is not computed from the inputs (a constant output?)")
+        g = Graph(sanitize_name(self.model.graph.name, "model"), self.inputs, outputs, self.nodes, tensors)
+        g.meta["quantized"] = self.quantized
+        return g.verify()
+
     # -- helpers ---------------------------------------------------------------------------------------------------
 
     def fresh(self, name):
@@ -839,20 +852,6 @@ def import_onnx(source):
     return imp.graph()
 
 
-def _graph(self):
-    if self.input_errors:
-        raise ModelError(self.input_errors[0])
-    tensors = {t: Tensor(t, s) for t, s in self.features.items()}
-    outputs = [o.name for o in self.model.graph.output]
-    for o in outputs:
-        if o not in tensors:
-            raise ModelError(f"graph output '{o}' is not computed from the inputs (a constant output?)")
-    g = Graph(sanitize_name(self.model.graph.name, "model"), self.inputs, outputs, self.nodes, tensors)
-    g.meta["quantized"] = self.quantized
-    return g.verify()
-
-
-_Importer.graph = _graph
 
 
 def _broadcast_bias(c, n, src, op):

@@ -19,7 +19,7 @@ import numpy as np
 from rtl_lib import scale as blocks
 
 from ..config import AUTO
-from ..fixed import FixedType, Overflow, Rounding, exact_type, quantize_params, range_type
+from ..fixed import FixedType, Overflow, Rounding, exact_type, quantize_params, range_type, requantize_types
 from . import Cost, Op, register
 
 __all__ = ["Quantize", "ScaleShift", "cap_auto", "chosen"]
@@ -64,19 +64,10 @@ def _round_real(y, rounding):
 class Quantize(Op):
     name = "Quantize"
 
-    def _src_mid(self, node):
-        tin, tout = node.types["input"], node.types["result"]
-        shift = node.attrs.get("shift", 0)
-        src = FixedType(tin.width, tin.integer - shift, tin.signed)
-        ib = max(src.integer, tout.integer) + 2
-        return src, FixedType(ib + tout.frac, ib, True, tout.rounding)
-
     def quantize(self, node, graph, lc):
         tin = graph.tensors[node.inputs[0]].type
         frac, shift, rounding = node.attrs["frac"], node.attrs.get("shift", 0), Rounding(node.attrs["rounding"])
-        src = FixedType(tin.width, tin.integer - shift, tin.signed)
-        ib = max(src.integer, -frac + 1) + 2
-        mid = FixedType(ib + frac, ib, True, rounding)
+        src, mid = requantize_types(tin, shift, frac, rounding)
         ends = mid.cast(np.array([tin.min_raw, tin.max_raw], dtype=object), src)
         lo = max(int(ends[0]), node.attrs["lo"]) if node.attrs.get("lo") is not None else int(ends[0])
         hi = min(int(ends[1]), node.attrs["hi"]) if node.attrs.get("hi") is not None else int(ends[1])
@@ -97,7 +88,8 @@ class Quantize(Op):
 
     def golden(self, node, inputs):
         (x,) = inputs
-        src, mid = self._src_mid(node)
+        src, mid = requantize_types(node.types["input"], node.attrs.get("shift", 0), node.attrs["frac"],
+                                    node.types["result"].rounding)
         r = mid.cast(x, src)
         lo, hi = node.attrs["bounds"]
         return [node.types["result"].cast(np.minimum(np.maximum(r, lo), hi), mid.with_modes(Rounding.TRN))]
