@@ -206,14 +206,20 @@ class Design:
 
     # -- simulation ------------------------------------------------------------------------------------------
 
-    def simulate(self, inputs=None, vectors=1000, seed=0, work_dir=None, verilog_path=None, stalls=True):
+    def simulate(self, inputs=None, vectors=1000, seed=0, work_dir=None, verilog_path=None, stalls=True,
+                 engine="harness", traffic="mixed"):
         """Run the Verilog in Verilator on ``inputs`` (floats; default: random and extreme raw vectors, at least
         ``vectors`` of them), compare every output bit with the golden model, and measure latency and II.
 
-        The first 60% of the vectors are offered back to back (latency and II measured exactly), the next 20% with
-        random idle cycles between them, and, with ``stalls``, the last 20% while the consumer also drops
-        ``out_ready`` at random (nothing may be lost, duplicated or changed)."""
+        ``traffic="mixed"``: the first 60% of the vectors are offered back to back (latency and II measured
+        exactly), the next 20% with random idle cycles between them, and, with ``stalls``, the last 20% while
+        the consumer also drops ``out_ready`` at random (nothing may be lost, duplicated or changed).
+        ``traffic="back_to_back"``: every vector back to back and no stalls (throughput).
+        ``engine``: ``"harness"`` (C++, hundreds of thousands of vectors per second) or ``"cocotb"`` (Python
+        testbench). Returns a :class:`sim.checks.SimResult`; its ``ok`` is the verdict."""
         from sim.runner import run_design
+        if traffic not in ("mixed", "back_to_back"):
+            raise ConfigError(f"traffic must be 'mixed' or 'back_to_back', not {traffic!r}")
         if inputs is not None:
             raw = self.quantize_input(inputs)
         else:
@@ -222,8 +228,12 @@ class Design:
         rng = np.random.default_rng(seed + 1)
         n = len(raw)
         gaps = np.zeros(n, dtype=np.int64)
-        gapped_from, stall_from = (n * 3) // 5, (n * 4) // 5
-        gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
+        stall_from = None
+        if traffic == "mixed":
+            gapped_from, stall_from = (n * 3) // 5, (n * 4) // 5
+            gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
+            if not stalls or stall_from >= n:
+                stall_from = None
         work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
         if verilog_path is None:
             verilog_path = work / "rtl" / f"{self.top}.v"
@@ -233,9 +243,8 @@ class Design:
         vlt = Path(verilog_path).with_suffix(".vlt")
         return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
                           self.output.type.signed, self.latency, work / "sim", gaps,
-                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii,
-                          stall_from=stall_from if stalls and stall_from < n else None, ready_prob=0.6,
-                          seed=seed + 2)
+                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii, stall_from=stall_from,
+                          ready_prob=0.6, seed=seed + 2, engine=engine)
 
 
 def make_vectors(t: FixedType, n_in, n, seed=0):

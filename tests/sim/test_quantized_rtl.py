@@ -7,7 +7,7 @@ from helpers import qmodels
 
 import nn2rtl
 
-pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("verilator")]
+pytestmark = pytest.mark.rtl
 
 MODELS = {
     "qonnx_2b": lambda: qmodels.qonnx_mlp([16, 12, 8, 5], 2, seed=2),
@@ -23,7 +23,5 @@ MODELS = {
 def test_quantized_model_bit_exact(name, tmp_path):
     design = nn2rtl.convert(MODELS[name](), top=f"q_{name}")
     r = design.simulate(vectors=500, seed=5, work_dir=tmp_path)
-    assert r.results == r.vectors == 500
-    assert r.mismatches == 0, r.first_mismatches[:5]
-    assert r.latency_min == r.latency_max == design.latency == r.stated_latency
-    assert r.ii_ok
+    assert r.ok, r.failures()
+    assert r.results == r.vectors == 500 and r.stall_cycles > 0 and r.latency_min == design.latency

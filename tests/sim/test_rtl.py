@@ -1,4 +1,6 @@
-"""Generated Verilog in Verilator (cocotb): bit-exact against the golden model, latency measured = stated."""
+"""Generated Verilog in Verilator: bit-exact against the golden model, latency and II measured = stated, the
+valid/ready protocol kept; through the C++ harness (default) and the cocotb testbench, and both shown to fail on
+broken designs."""
 
 import shutil
 import subprocess
@@ -6,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import models
+from helpers import faults, models
 
 import nn2rtl
 
-pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("verilator")]
+pytestmark = pytest.mark.rtl
 
 CONFIGS = {
     "default_fixed16_6": {},
@@ -28,27 +30,26 @@ def test_small_mlp_bit_exact(name, tmp_path):
     path = models.save(models.torch_mlp([6, 7, 3], seed=len(name)), tmp_path / "m.onnx")
     design = nn2rtl.convert(path, config=CONFIGS[name], top=f"mlp_{name}")
     r = design.simulate(vectors=400, seed=1, work_dir=tmp_path)
-    assert r.results == r.vectors == 400
-    assert r.mismatches == 0, r.first_mismatches[:5]
-    assert r.latency_min == r.latency_max == design.latency == r.stated_latency
+    assert r.ok, r.failures()
+    assert r.results == r.vectors == 400 and r.latency_min == design.latency and r.stall_cycles > 0
 
 
 def test_keras_layout_bit_exact(tmp_path):
     path = models.save(models.keras_mlp([5, 4, 2], seed=9), tmp_path / "k.onnx")
     design = nn2rtl.convert(path, precision="fixed<12,4>")
     r = design.simulate(vectors=300, work_dir=tmp_path)
-    assert r.bit_exact and r.latency_ok
+    assert r.ok, r.failures()
 
 
 def test_example_bit_exact_with_random_extreme_and_real_inputs(example_model, tmp_path):
     design = nn2rtl.convert(example_model)
-    r = design.simulate(vectors=1000, work_dir=tmp_path / "random")
-    assert r.vectors >= 1000 and r.back_to_back_cycles >= 550 and r.stall_cycles > 50
-    assert r.bit_exact, r.first_mismatches[:5]
+    r = design.simulate(vectors=20000, work_dir=tmp_path / "random")
+    assert r.ok, r.failures()
+    assert r.vectors >= 20000 and r.back_to_back_cycles >= 11000 and r.stall_cycles > 1000
     assert r.latency_min == r.latency_max == design.latency == 17 and r.ii_back_to_back == [1]
     x = np.load(example_model.with_name("jet_mlp_inputs.npy"))
     r2 = design.simulate(inputs=x, work_dir=tmp_path / "real")
-    assert r2.bit_exact and r2.latency_ok and r2.vectors == len(x)
+    assert r2.ok and r2.vectors == len(x), r2.failures()
 
 
 @pytest.mark.parametrize("reuse", [1, 2, 3, 4, 7, 16])
@@ -61,8 +62,8 @@ def test_every_reuse_factor_bit_exact_with_stated_latency_and_ii(reuse, tmp_path
     assert [c.multipliers for c in dense] == [-(-55 // reuse), -(-33 // reuse)]
     assert design.ii == reuse
     r = design.simulate(vectors=300, seed=reuse, work_dir=tmp_path)
-    assert r.results == r.vectors == 300 and r.mismatches == 0 and r.hold_violations == 0, r.first_mismatches[:5]
-    assert r.stall_cycles > 0 and r.back_to_back_cycles > 100
+    assert r.ok, r.failures()
+    assert r.results == r.vectors == 300 and r.stall_cycles > 0 and r.back_to_back_cycles > 100
     assert r.latency_min == r.latency_max == design.latency
     assert r.ii_back_to_back == [reuse] and r.ii_min == reuse
 
@@ -76,28 +77,68 @@ def test_per_layer_reuse_and_pipelining(tmp_path):
     design = nn2rtl.convert(path, config=cfg, top="mlp_mixed")
     assert design.ii == 5
     r = design.simulate(vectors=200, work_dir=tmp_path)
-    assert r.bit_exact and r.latency_ok and r.ii_ok and r.ii_back_to_back == [5]
+    assert r.ok, r.failures()
+    assert r.ii_back_to_back == [5]
 
 
-def test_a_wrong_expectation_is_reported_with_vector_and_index(tmp_path):
-    """The checker can fail: corrupt one expected bit and the report names vector, output, expected and got."""
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 3 -> 2 design (fast to build) and 40 raw vectors with their expected outputs."""
+    d = tmp_path_factory.mktemp("tiny")
+    design = nn2rtl.convert(models.save(models.torch_mlp([3, 2], seed=2), d / "m.onnx"), top="mlp_tiny")
+    out = design.write(d / "out")
+    raw = nn2rtl.design.make_vectors(design.input.type, 3, 40, seed=4)[:40]
+    return design, out / "rtl" / "mlp_tiny.v", raw, design.predict_raw(raw)
+
+
+def _run(design, vpath, raw, expected, work, engine, latency=None, gaps=None, stall_from=20, ii=None):
     from sim.runner import run_design
-    path = models.save(models.torch_mlp([3, 2], seed=2), tmp_path / "m.onnx")
-    design = nn2rtl.convert(path, top="mlp_corrupt")
-    out = design.write(tmp_path / "out")
-    raw = np.array([[1, 2, 3], [-5, 0, 7], [0, 0, 0]])
-    expected = design.predict_raw(raw)
+    return run_design(vpath, design.top, raw, expected, 16, 16, True, latency or design.latency, work, gaps,
+                      extra_sources=[vpath.with_suffix(".vlt")] if vpath.with_suffix(".vlt").exists() else [],
+                      ii=ii or design.ii, stall_from=stall_from, ready_prob=0.5, seed=1, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["harness", "cocotb"])
+def test_checks_pass_on_the_correct_design_and_name_a_wrong_expectation(engine, tiny, tmp_path):
+    """The checker can fail: corrupt one expected bit and the report names vector, output, expected and got; a
+    wrong stated latency or II is caught; with no inputs back to back the II is unmeasured, which fails."""
+    design, vpath, raw, expected = tiny
+    r = _run(design, vpath, raw, expected, tmp_path / "ok", engine)
+    assert r.ok, r.failures()
+    assert r.stall_cycles > 0 and r.back_to_back_cycles > 10 and r.extra_results == 0
     wrong = expected.copy()
     wrong[1, 1] ^= 1
-    vpath = out / "rtl" / "mlp_corrupt.v"
-    r = run_design(vpath, "mlp_corrupt", raw, wrong, 16, 16, True, design.latency, tmp_path / "sim",
-                   extra_sources=[vpath.with_suffix(".vlt")])
-    assert not r.bit_exact and r.mismatches == 1
+    r = _run(design, vpath, raw, wrong, tmp_path / "bit", engine)
+    assert not r.ok and not r.bit_exact and r.mismatches == 1
     assert r.first_mismatches == [{"vector": 1, "output": 1, "expected": int(wrong[1, 1]),
                                    "got": int(expected[1, 1])}]
-    r = run_design(vpath, "mlp_corrupt", raw, expected, 16, 16, True, design.latency + 1, tmp_path / "sim2",
-                   extra_sources=[vpath.with_suffix(".vlt")])
-    assert r.bit_exact and not r.latency_ok  # a wrong stated latency is caught
+    assert "1 output values differ" in r.failures()[0]
+    r = _run(design, vpath, raw, expected, tmp_path / "lat", engine, latency=design.latency + 1)
+    assert r.bit_exact and not r.latency_ok and not r.ok
+    r = _run(design, vpath, raw, expected, tmp_path / "ii", engine, ii=2)
+    assert r.bit_exact and not r.ii_ok and not r.ok and r.ii_back_to_back == [1]
+    r = _run(design, vpath, raw, expected, tmp_path / "gaps", engine, gaps=np.ones(len(raw), dtype=np.int64))
+    assert r.bit_exact and r.back_to_back_cycles == 0 and not r.ii_ok and not r.ok
+    assert "not measured" in " ".join(r.failures())
+
+
+@pytest.mark.parametrize("engine", ["harness", "cocotb"])
+@pytest.mark.parametrize("fault", sorted(faults.FAULTS))
+def test_checks_fail_on_a_broken_design(fault, engine, tiny, tmp_path):
+    """Each wrapper breaks one promise (a lost, extra or changing result, in_ready during a stall, a slower II);
+    the simulation must say so, with the check that caught it."""
+    design, vpath, raw, expected = tiny
+    broken = tmp_path / "rtl" / "mlp_tiny.v"
+    broken.parent.mkdir()
+    broken.write_text(faults.wrap(vpath.read_text(), "mlp_tiny", fault, 48, 32, len(raw), 16))
+    (tmp_path / "rtl" / "mlp_tiny.vlt").write_text(vpath.with_suffix(".vlt").read_text())
+    r = _run(design, broken, raw, expected, tmp_path / "sim", engine)
+    assert not r.ok
+    caught = {"lost_result": r.results < r.vectors, "extra_result": r.extra_results > 0,
+              "changes_while_stalled": r.hold_violations > 0, "ready_while_stalled": r.ready_while_stalled > 0,
+              "slower_ii": not r.ii_ok and r.ii_back_to_back == [2] and r.latency_ok and r.mismatches == 0}
+    assert caught[fault], (fault, r)
+    assert r.failures()
 
 
 def test_verilator_lint_clean_with_explained_waivers(example_model, tmp_path):
@@ -123,6 +164,7 @@ def test_cli_convert_then_simulate(example_model, tmp_path):
     assert s.returncode == 0, s.stdout + s.stderr
     assert "bit-exact: 1000 vectors x 5 outputs match" in s.stdout
     assert "latency: measured 17 cycles, stated 17: OK" in s.stdout
+    assert "II: measured 1 cycles, stated 1: OK" in s.stdout
 
 
 def test_verilator_available():
