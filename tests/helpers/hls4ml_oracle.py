@@ -25,9 +25,36 @@ def templates_dir():
     return Path(hits[0]) if hits else None
 
 
+EXPECTED_VERSION = "1.3.0"
+
+
 def available():
     t = templates_dir()
     return t is not None and (t / "nnet_utils" / "nnet_activation.h").exists()
+
+
+def version():
+    """The version of the hls4ml whose templates are used (from its dist-info beside the package), or None."""
+    t = templates_dir()
+    if t is None:
+        return None
+    hits = sorted(t.parents[2].glob("hls4ml-*.dist-info"))
+    return hits[0].name[len("hls4ml-"):-len(".dist-info")] if hits else None
+
+
+def problem():
+    """Why the oracle cannot be used (None when it can): tests fail with this, never skip."""
+    if not available():
+        return (f"hls4ml's templates were not found (looked in {templates_dir() or ROOT / '.venv-hls4ml'}): "
+                "run 'make oracle' (make test does it)")
+    if version() != EXPECTED_VERSION:
+        return f"the oracle is hls4ml {version()}, not {EXPECTED_VERSION}: run 'make oracle' in a clean checkout"
+    return None
+
+
+def python():
+    """The hls4ml venv's interpreter (for its converters and C simulation)."""
+    return Path(os.environ.get("HLS4ML_VENV", ROOT / ".venv-hls4ml")) / "bin" / "python"
 
 
 def _float_literal(v):

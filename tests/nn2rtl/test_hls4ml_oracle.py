@@ -12,9 +12,15 @@ from nn2rtl.graph import Graph, Node, Tensor
 
 pytestmark = [pytest.mark.hls4ml, pytest.mark.xdist_group("hls4ml")]
 
-if not oracle.available():  # make test installs it; a bare pytest run without it says why
-    pytest.skip("hls4ml 1.3.0 is not installed in .venv-hls4ml (run 'make test' or 'make oracle')",
-                allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _oracle_present():
+    """make test installs hls4ml 1.3.0; without it (or with another version) every test here fails, saying why:
+    a broken oracle must not turn the suite green."""
+    why = oracle.problem()
+    if why:
+        pytest.fail(why)
 
 N = 8
 
@@ -89,12 +95,18 @@ def test_parametrized_activations_equal_hls4ml(precision, tmp_path):
     compare(op, node, raw, src, tmp_path, "prelu")
 
 
+#: the slope and shift types hls4ml gives a HardActivation (checked against hls4ml in test_hls4ml_chooses_...)
+HARD_SLOPE_T, HARD_SHIFT_T = "ufixed<16,0>", "ufixed<2,0>"
+
+
 def test_hard_sigmoid_equals_hls4ml(tmp_path):
     t = FixedType.parse("fixed<12,4>")
     op, node = build("HardSigmoid", t, config={"Model": {"Precision": "fixed<12,4>"}},
                      attrs={"alpha": 1 / 6, "beta": 0.5})
-    src = oracle.activation_source("hard_sigmoid", N, t.cpp(), t.cpp(), slope=("ap_ufixed<16,0>", 1 / 6),
-                                   shift=("ap_ufixed<2,0>", 0.5))
+    assert (str(node.types["slope"]), str(node.types["shift"])) == (HARD_SLOPE_T, HARD_SHIFT_T)
+    src = oracle.activation_source("hard_sigmoid", N, t.cpp(), t.cpp(),
+                                   slope=(FixedType.parse(HARD_SLOPE_T).cpp(), 1 / 6),
+                                   shift=(FixedType.parse(HARD_SHIFT_T).cpp(), 0.5))
     compare(op, node, every_value(t), src, tmp_path, "hard_sigmoid")
 
 
@@ -131,11 +143,7 @@ def test_whole_models_with_softmax_equal_hls4ml_c_simulation():
     """hls4ml's own flow (ONNX front end, type choices, generated C++, predict()) on the example with a softmax
     head and with tanh/sigmoid/leaky-ReLU activations: every output bit equal to nn2rtl's golden model."""
     import subprocess
-    import sys
-    from pathlib import Path
-    venv_python = Path(oracle.ROOT) / ".venv-hls4ml" / "bin" / "python"
-    python = str(venv_python) if venv_python.exists() else sys.executable
-    r = subprocess.run([python, str(oracle.ROOT / "benchmarks" / "crosscheck_hls4ml.py"), "--models",
+    r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "benchmarks" / "crosscheck_hls4ml.py"), "--models",
                         "jet_mlp_softmax", "jet_mlp_activations", "--precisions", "fixed<16,6>"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
@@ -177,3 +185,103 @@ int main() {{
     assert np.array_equal(node.params["exp_table"], exp_want)
     assert np.array_equal(node.params["inv_table"], inv_want)
     assert node.params["inv_table"][0] == ty["inv_table"].max_raw
+
+
+def test_a_missing_or_wrong_oracle_is_a_failure_not_a_skip(tmp_path, monkeypatch):
+    monkeypatch.setenv("HLS4ML_TEMPLATES", str(tmp_path / "nowhere"))
+    assert "make oracle" in oracle.problem()
+    fake = tmp_path / "site" / "hls4ml" / "templates" / "vivado"
+    (fake / "nnet_utils").mkdir(parents=True)
+    (fake / "nnet_utils" / "nnet_activation.h").write_text("")
+    (tmp_path / "site" / "hls4ml-1.2.0.dist-info").mkdir()
+    monkeypatch.setenv("HLS4ML_TEMPLATES", str(fake))
+    assert "hls4ml 1.2.0, not 1.3.0" in oracle.problem()
+
+
+CAST_CASES = [  # (source, target shape): fewer fractional bits (rounding), fewer integer bits (overflow), signs
+    ("fixed<12,5>", "fixed<6,2>"),
+    ("fixed<12,5>", "ufixed<5,2>"),
+    ("ufixed<11,4>", "fixed<6,3>"),
+    ("fixed<10,2>", "fixed<7,-1>"),
+]
+
+
+@pytest.mark.parametrize("src,dst", CAST_CASES)
+def test_every_rounding_and_overflow_mode_equals_ap_fixed(src, dst, tmp_path):
+    """All 7 rounding x 4 overflow modes of FixedType.cast against the real ap_fixed headers, on every value of
+    the source type."""
+    from nn2rtl.fixed import Overflow, Rounding
+    ts, base = FixedType.parse(src), FixedType.parse(dst)
+    targets = [base.with_modes(r, o) for r in Rounding for o in Overflow]
+    lines = [f"{{ {t.cpp()} y; y = x; printf(\"%lld \", (long long)y.range().to_int64()); }}" for t in targets]
+    src_cpp = f"""#include "ap_fixed.h"
+#include <cstdio>
+int main() {{
+    long long v;
+    while (scanf("%lld", &v) == 1) {{
+        {ts.cpp()} x; x.range() = v;
+        {chr(10).join(lines)}
+        printf("\\n");
+    }}
+}}
+"""
+    raw = np.arange(ts.min_raw, ts.max_raw + 1, dtype=np.int64)
+    widest = FixedType.parse("int<62>")  # read back unmasked; each column is masked to its own type below
+    got = oracle.run(src_cpp, raw[:, None], tmp_path, widest, name="casts")
+    assert got.shape == (len(raw), len(targets))
+    for k, t in enumerate(targets):
+        want = got[:, k] & ((1 << t.width) - 1)
+        if t.signed:
+            want = np.where(want >= 1 << (t.width - 1), want - (1 << t.width), want)
+        ours = t.cast(raw, ts)
+        bad = np.flatnonzero(ours != want)
+        assert bad.size == 0, (str(t), [(int(raw[i]), int(ours[i]), int(want[i])) for i in bad[:5]])
+
+
+@pytest.mark.parametrize("bounds,kind", [((0.0, 6.0), "relu6"), ((-1.0, 1.0), "hard_tanh")])
+def test_clip_equals_hls4ml_relu6_and_hard_tanh(bounds, kind, tmp_path):
+    """Clip(0, 6) is hls4ml's relu6 (relu_max); Clip(-1, 1) its hard_tanh (2 * clip(x/2 + 1/2, 0, 1) - 1 with
+    its default slope/shift types); every input value, a result type that rounds and saturates."""
+    t, out = FixedType.parse("fixed<12,4>"), FixedType.parse("fixed<9,3,RND,SAT>")
+    op, node = build("Clip", t, config={"Model": {"Precision": {"default": "fixed<12,4>", "result": str(out)}}},
+                     attrs={"min": bounds[0], "max": bounds[1]})
+    if kind == "relu6":
+        src = oracle.activation_source("relu6", N, t.cpp(), out.cpp())
+    else:
+        src = oracle.activation_source("hard_sigmoid", N, t.cpp(), out.cpp(),
+                                       slope=(FixedType.parse(HARD_SLOPE_T).cpp(), 0.5),
+                                       shift=(FixedType.parse(HARD_SHIFT_T).cpp(), 0.5)).replace("nnet::hard_sigmoid",
+                                                                              "nnet::hard_tanh")
+    compare(op, node, every_value(t), src, tmp_path, kind)
+
+
+@pytest.fixture(scope="module")
+def hls4ml_types():
+    import json
+    import subprocess
+    r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "tests" / "helpers" / "hls4ml_types.py")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout[r.stdout.index("{"):])
+
+
+def test_hls4ml_chooses_the_types_these_tests_and_our_defaults_use(hls4ml_types):
+    """The single-op tests above hand hls4ml's C++ the types our layers chose; here hls4ml 1.3.0's own converter
+    says which types it would choose for the same layers at the default precision: they must be the same."""
+    h = hls4ml_types
+    assert h["hls4ml_version"] == oracle.EXPECTED_VERSION
+    T = FixedType.parse
+    _, sig = build("Sigmoid", T("fixed<16,6>"))
+    assert T(h["table_activation"]["table_t"]) == sig.types["table"]
+    assert h["table_activation"]["table_size"] == sig.attrs["table"]["size"] == 1024
+    assert (T(h["hard_activation"]["slope_t"]), T(h["hard_activation"]["shift_t"])) == (T(HARD_SLOPE_T),
+                                                                                       T(HARD_SHIFT_T))
+    _, hs = build("HardSigmoid", T("fixed<16,6>"), attrs={"alpha": 0.2, "beta": 0.5})
+    assert (hs.types["slope"], hs.types["shift"]) == (T(HARD_SLOPE_T), T(HARD_SHIFT_T))
+    _, sm = build("Softmax", T("fixed<16,6>"), n=5)
+    s = h["softmax"]
+    assert s["implementation"] == sm.attrs["implementation"] == "stable"
+    for k in ("exp_table", "inv_table", "inv_inp", "accum", "inp_norm"):
+        assert T(s[f"{k}_t"].replace("ap_", "")) == sm.types[k], k
+    assert (s["exp_table_size"], s["inv_table_size"]) == (sm.attrs["tables"]["exp_table_size"],
+                                                          sm.attrs["tables"]["inv_table_size"])
