@@ -183,17 +183,41 @@ def _place_and_route(t, pnr, work, top, freq_mhz, progress, result):
         rc = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT).returncode
     seconds = round(time.perf_counter() - t0, 1)
     if rc != 0 or not (work / "report.json").exists():
-        text = (work / "nextpnr.log").read_text(errors="replace")
-        if "Unable to place" in text or "not enough" in text.lower() or "utilisation" in text.lower():
-            return {"fits": False, "fmax_mhz": None, "seconds_pnr": seconds,
-                    "not_fitting": text.strip().splitlines()[-1]}
-        raise ToolError(f"nextpnr-ecp5 failed on '{top}': " + " | ".join(text.strip().splitlines()[-3:]))
+        kind, line = classify_pnr_failure((work / "nextpnr.log").read_text(errors="replace"), rc)
+        if kind == "does_not_fit":
+            return {"fits": False, "fmax_mhz": None, "seconds_pnr": seconds, "not_fitting": line}
+        what = {"routing_failed": "placed the design but could not route it",
+                "failed": f"failed (exit status {rc})"}[kind]
+        raise ToolError(f"nextpnr-ecp5 {what} on '{top}': {line} (log: {work / 'nextpnr.log'})")
     rep = json.loads((work / "report.json").read_text())
     fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
     util = {k: f"{v['used']}/{v['available']}" for k, v in sorted(rep.get("utilization", {}).items())
             if v.get("used")}
     return {"fits": True, "fmax_mhz": round(min(fmax), 1) if fmax else None, "utilisation": util,
             "critical_path": _critical_path(rep), "seconds_pnr": seconds}
+
+
+#: nextpnr's own words when a design needs more of a resource than the device has (packing or placement); only
+#: an ERROR line counts: "Device utilisation" is printed on every run, fitting or not.
+_NO_FIT = re.compile(r"Unable to place cell|no BELs remaining|not enough|too many|exceeds? (the )?(available|device)"
+                     r"|More .* than available", re.IGNORECASE)
+_NO_ROUTE = re.compile(r"Failed to route|Routing failed|router.* failed|unrouted", re.IGNORECASE)
+
+
+def classify_pnr_failure(log_text, returncode):
+    """``(kind, line)`` for a failed nextpnr run: ``does_not_fit`` (an ERROR saying a resource ran out),
+    ``routing_failed``, or ``failed`` (a crash, a bad option, anything else); ``line`` is the error line (or the
+    last line of the log)."""
+    lines = [ln.strip() for ln in log_text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    for ln in errors:
+        if _NO_FIT.search(ln):
+            return "does_not_fit", ln
+    for ln in errors:
+        if _NO_ROUTE.search(ln):
+            return "routing_failed", ln
+    last = errors[-1] if errors else (lines[-1] if lines else f"no output, exit status {returncode}")
+    return "failed", last
 
 
 def _critical_path(rep):
