@@ -27,10 +27,13 @@ def _load_array(path):
 
 def cmd_convert(args):
     from .design import convert
+    from .progress import Progress
     t0 = time.perf_counter()
-    design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
-                     strategy=args.strategy, levels_per_stage=args.adder_levels)
-    out = design.write(args.output)
+    with Progress(f"converting {args.model}") as p:
+        design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
+                         strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update)
+        p.update("writing the output directory")
+        out = design.write(args.output)
     print(design.summary())
     print(f"wrote {out / 'rtl' / (design.top + '.v')} and {out / 'design.json'} "
           f"in {time.perf_counter() - t0:.2f} s")

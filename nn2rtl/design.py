@@ -269,8 +269,11 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
     return np.concatenate([fixed, full, moderate]).astype(np.int64)
 
 
-def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None):
-    """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`."""
+def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None,
+            progress=None):
+    """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`.
+    ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal)."""
+    step = progress or (lambda what: None)
     from .frontend.onnx import import_onnx
     from .passes import lower, quantize
     if config is None:
@@ -283,13 +286,16 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
         cfg = Config.load(config)
     cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
                              levels_per_stage=levels_per_stage)
+    step("reading the ONNX model")
     graph = import_onnx(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""
     if top is None:
         top = sanitize_name(Path(source).stem if source else graph.name, "nn2rtl_top")
     elif not top.isidentifier():
         raise ConfigError(f"top-level name must be a Verilog identifier, not {top!r}")
+    step(f"typing {len(graph.nodes)} nodes")
     design = Design(quantize(lower(graph), cfg), top, source)
+    step(f"elaborating {design.report()['totals']['multipliers']} multipliers and writing Verilog (Yosys)")
     design.verilog  # noqa: B018 - generate now, so that errors surface before anything is written
     return design
 

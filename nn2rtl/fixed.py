@@ -259,10 +259,10 @@ class FixedType:
         """Apply this type's overflow mode to exact integers ``r`` (already on this type's grid)."""
         lo, hi = self.min_raw, self.max_raw
         if self.overflow is Overflow.WRAP:
-            r = r & ((1 << self.width) - 1)
-            if self.signed:
-                r = np.where(r > hi, r - (1 << self.width), r)
-            return r
+            if self.signed:  # shift into [0, 2^W), wrap, shift back: one pass fewer than a compare-and-select
+                half = 1 << (self.width - 1)
+                return ((r + half) & ((1 << self.width) - 1)) - half
+            return r & ((1 << self.width) - 1)
         if self.overflow is Overflow.SAT:
             return np.where(r > hi, hi, np.where(r < lo, lo, r))
         if self.overflow is Overflow.SAT_ZERO:

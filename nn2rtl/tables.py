@@ -246,6 +246,9 @@ def measure(real, golden, in_type: FixedType, out_type: FixedType, limit_bits=20
     hi = float(out_type.to_fraction(out_type.max_raw)) + float(out_type.lsb)
     ok = (want >= lo) & (want < hi)
     err = np.where(ok, np.abs(y - want), 0.0)
+    if not ok.any():  # the result type holds none of the true values (e.g. sigmoid of positive inputs into [-1/4, 1/4))
+        return {"max_abs_error": None, "at_input": None, "mean_abs_error": None, "inputs_checked": 0,
+                "inputs_beyond_result_type": int((~ok).sum())}
     k = int(np.argmax(err))
     return {"max_abs_error": float(err[k]), "at_input": float(x[k]), "mean_abs_error": float(err[ok].mean()),
             "inputs_checked": int(ok.sum()), "inputs_beyond_result_type": int((~ok).sum())}

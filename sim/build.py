@@ -154,6 +154,38 @@ def build(kind, verilog_path, top, extra_sources=(), defines=None, quiet=False) 
     return b
 
 
+def _class_list(text, name):
+    m = re.search(rf"^{name} \+= \\\n((?:\t.*\\\n)*)", text, re.MULTILINE)
+    return [line.strip(" \t\\") for line in m.group(1).splitlines()] if m else []
+
+
+def unity_sources(d, groups):
+    """Make-variable overrides that compile the verilated design as ``groups`` unity files (plus one for the
+    start-up code) instead of one object per generated file.
+
+    Every generated file includes ``verilated.h``, whose parsing costs ~0.5 s: on a large design it was half of
+    the compile time. The unity files ``#include`` the generated ``.cpp`` files, balanced by size, so the
+    headers are parsed once per job (the jet example: 22 objects in 10.9 s -> 4 in 6.0 s on 2 cores; the
+    same executable)."""
+    text = (d / "Vtop_classes.mk").read_text()
+    fast = _class_list(text, "VM_CLASSES_FAST")
+    slow = _class_list(text, "VM_CLASSES_SLOW") + _class_list(text, "VM_SUPPORT_SLOW")
+    if not fast:
+        return []
+    bins = [[] for _ in range(max(1, min(groups, len(fast))))]
+    load = [0] * len(bins)
+    for c in sorted(fast, key=lambda c: (-(d / f"{c}.cpp").stat().st_size, c)):
+        k = load.index(min(load))
+        bins[k].append(c)
+        load[k] += (d / f"{c}.cpp").stat().st_size
+    names = []
+    for k, members in enumerate(bins):
+        names.append(f"nn2rtl_unity_fast{k}")
+        (d / f"{names[-1]}.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in sorted(members)))
+    (d / "nn2rtl_unity_slow.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in slow))
+    return [f"VM_CLASSES_FAST={' '.join(names)}", "VM_CLASSES_SLOW=nn2rtl_unity_slow", "VM_SUPPORT_SLOW="]
+
+
 def _run_build(kind, d, verilog_path, extra_sources, top, exe_name, defines, quiet):
     cmd = ["verilator", "--cc", "--exe", "-Mdir", str(d), "--top-module", top, "--prefix", "Vtop",
            "-o", exe_name, *VERILATOR_FLAGS, *shlex.split(os.environ.get("NN2RTL_VERILATOR_FLAGS", ""))]
@@ -171,16 +203,19 @@ def _run_build(kind, d, verilog_path, extra_sources, top, exe_name, defines, qui
     fast, slow, glob = CXX_OPT[kind]
     make = ["make", "-C", str(d), "-f", "Vtop.mk", *jobs, f"OPT_FAST={fast}", f"OPT_SLOW={slow}",
             f"OPT_GLOBAL={glob}", "VM_TRACE=0"]
+    n_jobs = int(jobs[0][2:]) if jobs else (os.cpu_count() or 1)
     log = d / "build.log"
 
     def compiled():
-        cpps = list(d.glob("*.cpp"))
-        objs = list(d.glob("*.o"))
-        return f"compiling C++, {len(objs)}/{len(cpps) + 2} objects" if cpps else "verilating"
+        if not (d / "Vtop_classes.mk").exists():
+            return "verilating"
+        return f"compiling C++ with {n_jobs} jobs, {len(list(d.glob('*.o')))} objects done"
 
     what = f"building the Verilator {'harness' if kind == 'harness' else 'cocotb model'} of '{top}'"
     with open(log, "w") as out, Progress(what, status=compiled) as _:
         for step in (cmd, make):
+            if step is make:
+                step = make + unity_sources(d, n_jobs)
             out.write("$ " + shlex.join(step) + "\n")
             out.flush()
             r = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=d)

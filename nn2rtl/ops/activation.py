@@ -287,8 +287,9 @@ class _TableOp(_Elementwise):
             node.params["table"] = build_table(cand, tt)
             node.attrs["table"] = cand.to_dict()
             err = measure(lambda x: self.real(node, x), lambda r: self._golden1(node, r), tin, tout)
-            if best is None or err["max_abs_error"] < best[2]["max_abs_error"]:
-                best = (cand, node.params["table"], err)
+            score = err["max_abs_error"] if err["max_abs_error"] is not None else float("inf")
+            if best is None or score < best[3]:
+                best = (cand, node.params["table"], err, score)
         node.params["table"] = best[1]
         node.attrs["table"] = dict(best[0].to_dict(), error=best[2])
 

@@ -15,7 +15,40 @@ from . import Cost, Op, register
 from .quant import cap_auto, chosen
 
 #: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
-_CHUNK = 256
+_CHUNK = 512
+
+
+def _accumulate(x, w, acc0, tp, tacc):
+    """The definition: each product cast to the accumulator type on its own, added to the bias in input order
+    (with WRAP the order does not matter and one sum is taken)."""
+    prod = tacc.cast(x[:, :, None] * w[None, :, :], tp)   # (rows, n_in, n_out), each product cast
+    if tacc.overflow is Overflow.WRAP:
+        return tacc.cast(prod.sum(axis=1) + acc0, tacc)  # modular: order does not matter
+    acc = np.broadcast_to(acc0, (x.shape[0], w.shape[1]))
+    for i in range(x.shape[1]):  # saturation is order-dependent: add in input order, as hls4ml does
+        acc = tacc.cast(acc + prod[:, i, :], tacc)
+    return acc
+
+
+def _floor_wrap_fits(tp, tacc, n_in):
+    """Whether :func:`_floor_wrap_sum` applies: a TRN/WRAP accumulator (hls4ml's default) and int64 room."""
+    from ..fixed import Rounding
+    if tacc.rounding is not Rounding.TRN or tacc.overflow is not Overflow.WRAP:
+        return False
+    grow = max(0, tacc.frac - tp.frac)
+    return tp.width + grow + n_in.bit_length() + 1 <= MAX_INT64_BITS
+
+
+def _floor_wrap_sum(x, w, shift):
+    """Sum over inputs of each product floored by ``shift`` bits (or scaled up by ``-shift``), not yet wrapped.
+
+    Equal to :func:`_accumulate` for a TRN/WRAP accumulator (then cast once): wrapping each product and wrapping
+    the sum agree modulo 2^W, so only the floor has to be taken per product; 10x faster on hls4ml's defaults."""
+    if shift <= 0:  # nothing dropped: an integer matrix product
+        return (x @ w) << -shift
+    prod = x[:, :, None] * w[None, :, :]
+    prod >>= shift  # arithmetic shift: floor
+    return prod.sum(axis=1)
 
 
 def _levels_per_stage(node):
@@ -96,16 +129,14 @@ class Dense(Op):
                 else np.zeros(n_out, dtype=np.int64 if tacc.width <= MAX_INT64_BITS else object))
         wide = tp.width > MAX_INT64_BITS or tacc.width + n_in.bit_length() + 1 > MAX_INT64_BITS
         w = as_raw_array(w, 100 if wide else tw.width)
+        fast = not wide and _floor_wrap_fits(tp, tacc, n_in)
         out = []
         for s in range(0, x.shape[0], _CHUNK):
             xc = as_raw_array(x[s:s + _CHUNK], 100 if wide else graph_in_type.width)
-            prod = tacc.cast(xc[:, :, None] * w[None, :, :], tp)   # (rows, n_in, n_out), each product cast
-            if tacc.overflow is Overflow.WRAP:
-                acc = tacc.cast(prod.sum(axis=1) + acc0, tacc)  # modular: order does not matter
+            if fast:
+                acc = tacc.cast(_floor_wrap_sum(xc, w, tp.frac - tacc.frac) + acc0, tacc)
             else:
-                acc = np.broadcast_to(acc0, (xc.shape[0], n_out))
-                for i in range(n_in):  # saturation is order-dependent: add in input order, as hls4ml does
-                    acc = tacc.cast(acc + prod[:, i, :], tacc)
+                acc = _accumulate(xc, w, acc0, tp, tacc)
             out.append(tout.cast(acc, tacc))
         return [np.concatenate(out, axis=0)]
 

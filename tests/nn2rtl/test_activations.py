@@ -111,3 +111,13 @@ def test_argmax_index_must_be_the_output(tmp_path):
     path = models.save(models.chain(4, [("fc", 6), ("Softmax", {}), ("fc", 3)]), tmp_path / "m.onnx")
     with pytest.raises(ConfigError, match="'argmax_index' .* must be the model's output"):
         nn2rtl.convert(path, config={"LayerType": {"Softmax": {"implementation": "argmax_index"}}})
+
+
+def test_a_table_whose_result_type_holds_no_true_value_is_measured_without_nan():
+    """Found by the RTL fuzzer: Sigmoid of non-negative inputs into fixed<15,-1> (range [-1/4, 1/4)) holds none
+    of the true values; the accuracy report says so instead of a NaN mean (and a warning)."""
+    from nn2rtl.fixed import FixedType
+    from nn2rtl.tables import measure
+    tin, tout = FixedType.parse("ufixed<8,4>"), FixedType.parse("fixed<15,-1>")
+    r = measure(lambda x: 1 / (1 + np.exp(-x)), lambda raw: np.zeros_like(raw), tin, tout)
+    assert r["inputs_checked"] == 0 and r["max_abs_error"] is None and r["inputs_beyond_result_type"] == 256

@@ -4,6 +4,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from nn2rtl.config import Config
 from nn2rtl.fixed import FixedType
@@ -105,3 +107,21 @@ def test_wide_types_use_python_ints():
     exact = Fraction(2 * ((1 << 39) - 1), 1 << 20)  # 2 * max, exact in the auto accumulator
     assert g.tensors["y"].type.to_fraction(y[0, 0]) == FixedType(40, 20).to_fraction(
         FixedType(40, 20).cast(np.array([int(exact / acc.lsb)], dtype=object), acc)[0])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.integers(2, 20), st.integers(-3, 12), st.integers(2, 16), st.integers(-2, 8), st.integers(2, 24),
+       st.integers(-4, 14), st.integers(1, 9), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_dense_floor_then_wrap_fast_path_equals_the_definition(wx, ix, ww, iw, wa, ia, n_in, n_out, seed):
+    """The TRN/WRAP fast path (floor each product, sum, wrap once) equals casting every product to the
+    accumulator type on its own and adding them (hls4ml's definition), for any widths and binary points."""
+    from nn2rtl.ops.dense import _accumulate, _floor_wrap_fits, _floor_wrap_sum
+    tx, tw, tacc = FixedType(wx, ix, True), FixedType(ww, iw, True), FixedType(wa, ia, True)
+    tp = tx.product(tw)
+    assume(_floor_wrap_fits(tp, tacc, n_in))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(tx.min_raw, tx.max_raw, (40, n_in), endpoint=True)
+    w = rng.integers(tw.min_raw, tw.max_raw, (n_in, n_out), endpoint=True)
+    acc0 = rng.integers(tacc.min_raw, tacc.max_raw, n_out, endpoint=True)
+    fast = tacc.cast(_floor_wrap_sum(x, w, tp.frac - tacc.frac) + acc0, tacc)
+    assert np.array_equal(fast, _accumulate(x, w, acc0, tp, tacc))

@@ -1,0 +1,72 @@
+"""Random small models and configurations (hypothesis strategies) for the RTL-against-golden fuzzer.
+
+A drawn case is a chain of Gemm layers and activations with random sizes, a random model precision, random
+rounding and overflow modes on each layer's result, an accumulator that is the model type, ``auto`` or a random
+wrapping type, random reuse factors (any positive integer, also larger than the layer), random adder pipelining,
+and a random input type. :func:`check` converts it and simulates it in Verilator against the golden model.
+The short run is ``tests/sim/test_fuzz_rtl.py``; ``benchmarks/fuzz_rtl.py`` runs thousands and counts outcomes.
+"""
+
+from hypothesis import strategies as st
+
+from nn2rtl.fixed import Overflow, Rounding
+
+ACTIVATIONS = [None, ("Relu", {}), ("LeakyRelu", {"alpha": 0.125}), ("Clip", {"min": 0.0, "max": 2.0}),
+               ("Sigmoid", {}), ("Tanh", {}), ("ThresholdedRelu", {"alpha": 0.5}), ("HardSigmoid", {})]
+ROUNDINGS = [r.value for r in Rounding]
+OVERFLOWS = [o.value for o in Overflow]
+
+
+@st.composite
+def fixed_types(draw, min_width=2, max_width=20, signed=None, modes=True):
+    width = draw(st.integers(min_width, max_width))
+    integer = draw(st.integers(-2, width + 2))
+    is_signed = draw(st.booleans()) if signed is None else signed
+    name = "fixed" if is_signed else "ufixed"
+    if not modes:
+        return f"{name}<{width},{integer}>"
+    return f"{name}<{width},{integer},{draw(st.sampled_from(ROUNDINGS))},{draw(st.sampled_from(OVERFLOWS))}>"
+
+
+@st.composite
+def cases(draw):
+    """``(n_in, layers, config, seed)`` for :func:`tests.helpers.models.chain` and :func:`nn2rtl.convert`."""
+    n_in = draw(st.integers(1, 6))
+    layers, names = [], []
+    for _ in range(draw(st.integers(1, 3))):
+        layers.append(("fc", draw(st.integers(1, 6))))
+        names.append(f"fc{len(layers) - 1}")
+        act = draw(st.sampled_from(ACTIVATIONS))
+        if act is not None:
+            layers.append(act)
+    default = draw(fixed_types(min_width=4, max_width=18, signed=True, modes=False))
+    layer_cfg = {}
+    for name in names:
+        prec = {"result": draw(fixed_types(min_width=3, max_width=18))}
+        accum = draw(st.sampled_from(["model", "auto", "random"]))
+        if accum == "auto":
+            prec["accum"] = "auto"
+        elif accum == "random":  # the RTL adds in a tree: accumulators wrap, with any rounding of the products
+            prec["accum"] = draw(fixed_types(min_width=6, max_width=24, signed=True, modes=False))
+        layer_cfg[name] = {"Precision": prec, "ReuseFactor": draw(st.integers(1, 40))}
+    config = {"Model": {"Precision": default, "AdderLevelsPerStage": draw(st.integers(1, 3))},
+              "LayerName": {**layer_cfg, "input": {"Precision": {"result": draw(fixed_types(3, 16, modes=False))}}}}
+    return n_in, layers, config, draw(st.integers(0, 2**16))
+
+
+def check(case, work, vectors=150):
+    """Convert and simulate one case; returns ``("ok", design)``, ``("refused", message)`` for a configuration
+    nn2rtl rejects with a clear error, or raises AssertionError with the failed checks."""
+    import nn2rtl
+    from nn2rtl.errors import Nn2rtlError
+
+    from . import models
+    n_in, layers, config, seed = case
+    path = models.save(models.chain(n_in, layers, seed=seed, scale=1.0), work / "m.onnx")
+    try:
+        design = nn2rtl.convert(path, config=config, top="fuzz")
+    except Nn2rtlError as e:
+        return "refused", str(e)
+    r = design.simulate(vectors=vectors, seed=seed, work_dir=work)
+    assert r.ok, (case, r.failures())
+    return "ok", design
