@@ -7,13 +7,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-reuse bench-activations crosscheck clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-activations crosscheck fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
 
 test: setup oracle
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --durations=15 tests
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) -m "not rtl" tests
@@ -48,6 +48,15 @@ example: setup
 
 bench: setup
 	$(PY) benchmarks/bench_convert.py
+
+# verification speed from empty caches, side by side with hls4ml's compile() + predict() (benchmarks/results/sim.md)
+bench-sim: setup oracle
+	$(PY) benchmarks/bench_sim.py
+
+# the random-model RTL fuzzer at length (a short fixed-seed run is part of make test)
+FUZZ_EXAMPLES ?= 2000
+fuzz-rtl: setup
+	$(PY) benchmarks/fuzz_rtl.py --examples $(FUZZ_EXAMPLES)
 
 # reuse-factor sweep of the example with Yosys/nextpnr figures and a plot (synthesis takes minutes; cached)
 bench-reuse: setup

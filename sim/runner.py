@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,10 +106,12 @@ def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_sig
     low while its output stalls (every design of the parallel architecture does)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-    work_dir = Path(work_dir).resolve()
     verilog_path = Path(verilog_path).resolve()  # Verilator runs in the build directory
     extra_sources = [Path(p).resolve() for p in extra_sources]
-    work_dir.mkdir(parents=True, exist_ok=True)
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    # a private directory per run: two simulations of one design at once (two users, a CLI and a test) never
+    # share job or result files; the last report is also copied to work_dir/report.json
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{engine}-", dir=Path(work_dir).resolve()))
     inputs, expected = np.asarray(inputs), np.asarray(expected)
     n = len(inputs)
     gaps = np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
@@ -116,7 +121,14 @@ def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_sig
                out_width=out_width, out_signed=out_signed, latency=latency, work_dir=work_dir, gaps=gaps,
                extra_sources=extra_sources, ii=ii, stall_from=stall_from, ready_prob=ready_prob, seed=seed,
                stall_blocks_input=stall_blocks_input)
-    return (_run_harness if engine == "harness" else _run_cocotb)(**job)
+    result = (_run_harness if engine == "harness" else _run_cocotb)(**job)
+    latest = work_dir.parent / "report.json"
+    tmp = work_dir / "report.json.tmp"
+    shutil.copyfile(work_dir / "report.json", tmp)
+    os.replace(tmp, latest)
+    if engine == "harness" and result.ok:
+        shutil.rmtree(work_dir, ignore_errors=True)  # vectors and raw results: kept only when a check failed
+    return result
 
 
 def _limits(n, gaps, latency, ii, stalling):

@@ -169,3 +169,20 @@ def test_cli_convert_then_simulate(example_model, tmp_path):
 
 def test_verilator_available():
     assert shutil.which("verilator")
+
+
+def test_concurrent_simulations_of_one_design_share_one_build(tiny, tmp_path):
+    """Two processes simulating the same design at the same moment, from an empty build cache (the race that broke
+    a fresh 'make test'): both pass, one build is made and the other waits for it and reuses it."""
+    design, vpath, raw, expected = tiny
+    out = design.write(tmp_path / "out")
+    env = dict(__import__("os").environ, NN2RTL_SIM_CACHE=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "nn2rtl", "simulate", str(out), "--vectors", "300"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = [p.communicate(timeout=600) + (p.returncode,) for p in procs]
+    for stdout, stderr, rc in results:
+        assert rc == 0 and "bit-exact: 300 vectors" in stdout, stdout + stderr
+    builds = [d for d in (tmp_path / "cache").iterdir() if d.is_dir()]
+    assert len(builds) == 1 and builds[0].name.startswith("mlp_tiny-harness-")
+    assert sum("build cached" in stdout for stdout, _, _ in results) == 1  # the second waited and reused it
