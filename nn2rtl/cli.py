@@ -93,18 +93,12 @@ def cmd_report(args):
         return 0
     vpath = Path(args.design) / "rtl" / f"{design.top}.v"
     verilog = vpath.read_text() if vpath.exists() else design.verilog
-    tty = sys.stderr.isatty()
-
-    def progress(line):
-        sys.stderr.write(("\r\033[K" if tty else "") + line + ("" if tty else "\n"))
-        sys.stderr.flush()
-
+    from .progress import Progress
     results = {}
     for target in args.synth:
-        results[target] = synthesize(verilog, design.top, target, progress=progress, use_cache=not args.no_cache,
-                                     freq_mhz=args.freq)
-        if tty:
-            sys.stderr.write("\r\033[K")
+        with Progress(f"synthesizing '{design.top}' for {target}") as p:
+            results[target] = synthesize(verilog, design.top, target, progress=p.update,
+                                         use_cache=not args.no_cache, freq_mhz=args.freq)
     design.record_synthesis(args.design, results)
     t = design.report()["totals"]
     print(f"\nestimate before synthesis: {t['multipliers']} multipliers, {t['registers']} register bits, "

@@ -1,6 +1,7 @@
 """Measured resources: one small design through Yosys (ECP5, with nextpnr) and the report command."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,8 @@ def test_report_synth_ecp5_measures_and_records(tmp_path, monkeypatch):
     design = nn2rtl.convert(path, precision="fixed<8,3>", reuse=3, top="tiny")
     design.write(out)
     exe = [sys.executable, "-m", "nn2rtl", "report", str(out), "--synth", "ecp5"]
-    r = subprocess.run(exe, capture_output=True, text=True)
+    env = dict(os.environ, NN2RTL_PROGRESS="1")  # progress lines as on a terminal
+    r = subprocess.run(exe, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert "yosys ecp5" in r.stderr  # progress is shown
     rec = json.loads((out / "design.json").read_text())["synthesis"]["ecp5"]
@@ -31,7 +33,7 @@ def test_report_synth_ecp5_measures_and_records(tmp_path, monkeypatch):
     assert "TRELLIS_FF" in rec["cells"] and rec["ffs"] == rec["cells"]["TRELLIS_FF"]
     assert "ecp5" in r.stdout and "estimate before synthesis" in r.stdout
     # the second time comes from the cache, keyed by the Verilog
-    again = subprocess.run(exe, capture_output=True, text=True)
+    again = subprocess.run(exe, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "cached" in again.stdout and "yosys ecp5" not in again.stderr
 
 
