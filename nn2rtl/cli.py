@@ -35,6 +35,8 @@ def cmd_convert(args):
         p.update("writing the output directory")
         out = design.write(args.output)
     print(design.summary())
+    for w in design.warnings():
+        print(f"warning: {w}", file=sys.stderr)
     print(f"wrote {out / 'rtl' / (design.top + '.v')} and {out / 'design.json'} "
           f"in {time.perf_counter() - t0:.2f} s")
     return 0

@@ -104,12 +104,17 @@ class Design:
                       "port": "in_data", "width": self.input.size * self.input.type.width},
             "output": {"name": self.output.name, "shape": list(self.output.shape), "type": str(self.output.type),
                        "port": "out_data", "width": self.output.size * self.output.type.width},
+            "warnings": self.warnings(),
             "totals": {"multipliers": sum(c.multipliers for c in self.costs.values()),
                        "products": sum(c.products for c in self.costs.values()),
                        "registers": sum(c.registers for c in self.costs.values()),
                        "rom_bits": sum(c.rom_bits for c in self.costs.values())},
             "layers": layers,
         }
+
+    def warnings(self):
+        """What the design does differently from what the model or configuration asked (each layer's notes)."""
+        return [w for n in self.graph.nodes for w in n.attrs.get("warnings", [])]
 
     def summary(self):
         rows = [("layer", "op", "in", "out", "result type", "accum", "R", "lat", "II", "mults")]

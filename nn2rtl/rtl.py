@@ -75,9 +75,17 @@ class Top(wiring.Component):
                     m.d.sync += wait.eq(self.ii - 1)
                 with m.Elif(wait != 0):
                     m.d.sync += wait.eq(wait - 1)
+        elif self.latency == 0:
+            # nothing is stored (every layer is combinational): the input is taken exactly when its result is,
+            # so ready passes back and valid passes forward (en would loop through out_valid)
+            m.d.comb += self.in_ready.eq(self.out_ready)
+            # every top level has the same ports: a register (which Yosys then removes as unused) keeps clk/rst
+            keep = Signal(name="keep_clock_ports")
+            m.d.sync += keep.eq(self.in_valid)
         else:
             m.d.comb += self.in_ready.eq(en)
-        data = {self.in_tensor.name: (self.in_data, self.in_valid & self.in_ready)}
+        valid_in = self.in_valid if self.latency == 0 else self.in_valid & self.in_ready
+        data = {self.in_tensor.name: (self.in_data, valid_in)}
         for n in self.graph.nodes:
             d, v = data[n.inputs[0]]
             if n.op == "Identity":

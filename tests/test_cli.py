@@ -119,3 +119,34 @@ def test_inspect_prints_typed_graph(example_model):
     r = run("inspect", example_model, "--precision", "fixed<12,4>")
     assert r.returncode == 0
     assert "fc1_Gemm = Dense(input[16] fixed<12,4>) -> /fc1/Gemm_output_0[64] fixed<12,4>" in r.stdout
+
+
+def test_nan_weights_are_named_in_one_line_and_nothing_is_written(tmp_path):
+    """A diverged training run: NaN and infinite weights are refused naming the node, not a traceback."""
+    import onnx
+    m = models.torch_mlp([4, 3, 2], seed=1)
+    for init in m.graph.initializer:
+        a = onnx.numpy_helper.to_array(init).copy()
+        if init.name == "fc1.weight":
+            a[0, 0], a[1, 2] = np.nan, np.inf
+        elif init.name == "fc2.bias":
+            a[1] = -np.inf
+        init.CopyFrom(onnx.numpy_helper.from_array(a, init.name))
+    path = models.save(m, tmp_path / "nan.onnx")
+    r = run("convert", path, "-o", tmp_path / "out")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "'/fc1/Gemm' (Gemm) weight: 2 of 12 values are NaN or infinite" in r.stderr
+    assert "'/fc2/Gemm' (Gemm) bias: 1 of 2" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_reuse_factor_beyond_a_layer_is_capped_with_a_warning(tmp_path):
+    m = models.save(models.torch_mlp([4, 3, 2], seed=1), tmp_path / "m.onnx")
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("Model:\n  ReuseFactor: 100000\n")
+    r = run("convert", m, "-o", tmp_path / "out", "--config", cfg)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "warning: layer '/fc1/Gemm' (Gemm): ReuseFactor 100000 exceeds its 12 products; 12 used" in r.stderr
+    d = json.loads((tmp_path / "out" / "design.json").read_text())
+    assert [lay["reuse_factor"] for lay in d["layers"] if lay["op"] == "Dense"] == [12, 6]
+    assert d["ii"] == 12 and len(d["warnings"]) == 2

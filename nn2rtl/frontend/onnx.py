@@ -849,7 +849,25 @@ def import_onnx(source):
     imp = _Importer(model).run()
     if imp.problems:
         raise UnsupportedOpError(imp.problems)
-    return imp.graph()
+    graph = imp.graph()
+    _check_finite(graph)
+    return graph
+
+
+def _check_finite(graph):
+    """Weights, biases and other constants must be finite numbers: NaN or infinity (a diverged training run, a
+    bad export) has no fixed-point value. Names every offending node and parameter at once."""
+    bad = []
+    for n in graph.nodes:
+        for k, v in sorted(n.params.items()):
+            a = np.asarray(v)
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                count = int((~np.isfinite(a)).sum())
+                bad.append(f"'{n.attrs.get('source_name', n.name)}' ({n.attrs.get('source_op', n.op)}) {k}: "
+                           f"{count} of {a.size} values are NaN or infinite")
+    if bad:
+        raise ModelError("the model's constants are not finite numbers (a diverged training run?): " + "; ".join(bad)
+                         + ". Retrain or clean the weights, then export again")
 
 
 

@@ -103,11 +103,16 @@ class Dense(Op):
         node.types["accum"] = accum
         result = lc.result if lc.result != AUTO else accum
         graph.tensors[node.outputs[0]].type = result
-        node.attrs["reuse_factor"] = lc.reuse_factor
+        products = int(w.shape[0] * w.shape[1])
+        reuse = min(lc.reuse_factor, products)
+        if reuse < lc.reuse_factor:  # as hls4ml, which picks a valid reuse factor: more rounds would only idle
+            node.attrs["warnings"] = [f"layer {node.label}: ReuseFactor {lc.reuse_factor} exceeds its {products} "
+                                      f"products; {products} used (one multiplier, II {products})"]
+        node.attrs["reuse_factor"] = reuse
         node.attrs["strategy"] = lc.strategy.value
         node.attrs["levels_per_stage"] = lc.levels_per_stage
         # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array
-        node.attrs["implementation"] = "parallel" if lc.reuse_factor == 1 else "mac-array"
+        node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
 
     def reference(self, node, inputs):
         (x,) = inputs

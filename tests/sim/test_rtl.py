@@ -186,3 +186,16 @@ def test_concurrent_simulations_of_one_design_share_one_build(tiny, tmp_path):
     builds = [d for d in (tmp_path / "cache").iterdir() if d.is_dir()]
     assert len(builds) == 1 and builds[0].name.startswith("mlp_tiny-harness-")
     assert sum("build cached" in stdout for stdout, _, _ in results) == 1  # the second waited and reused it
+
+
+@pytest.mark.parametrize("layers", [[("Relu", {})], [("Clip", {"min": -1.0, "max": 1.0}), ("Relu", {})],
+                                    [("ThresholdedRelu", {"alpha": 0.5})]], ids=["relu", "clip_relu", "thresholded"])
+def test_all_combinational_designs_pass_valid_and_ready_through(layers, tmp_path):
+    """A design with no register (found by ONNX's conformance cases: a lone Relu died in elaboration with a
+    combinational loop through the clock enable): latency 0, ready and valid pass straight through."""
+    path = models.save(models.chain(5, layers, seed=1), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, precision="fixed<8,3>", top="comb")
+    assert design.latency == 0
+    r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.latency_min == 0 and r.stall_cycles > 0
