@@ -90,6 +90,10 @@ def _precision_dict(value, where):
     return {"default": _precision(value, where)}
 
 
+#: A configuration is a few kilobytes of YAML; anything much larger is a mistake (or an attack).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _reuse(value, where):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: ReuseFactor must be a positive integer, not {value!r}")
@@ -237,12 +241,20 @@ class Config:
     def load(cls, path):
         import yaml
         try:
-            with open(path) as f:
-                data = yaml.safe_load(f)
+            with open(path, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config {str(path)!r} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a "
+                                  "configuration")
+            data = yaml.safe_load(raw.decode("utf-8"))  # safe: plain data only, no Python objects
         except OSError as e:
             raise ConfigError(f"cannot read config {str(path)!r}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config {str(path)!r} is not UTF-8 text (byte {e.start})") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"config {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+        except RecursionError:
+            raise ConfigError(f"config {str(path)!r} is nested too deeply to be a configuration") from None
         return cls.from_dict(data)
 
     def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None):

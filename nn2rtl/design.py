@@ -61,12 +61,22 @@ class Design:
 
     def quantize_input(self, x):
         """Floats -> raw input values, exactly as ``ap_fixed``'s conversion from double does."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         n = self.input.size
+        if x.dtype.kind not in "biuf":
+            raise ConfigError(f"input array of dtype {x.dtype} is not real numbers (bool, int or float)")
+        x = x.astype(np.float64)
+        if x.ndim == 0 or x.size == 0:
+            raise ConfigError(f"input array of shape {list(x.shape)} holds no rows of {n} features")
         rows = x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
         if rows.shape[1] != n:
             raise ConfigError(f"input array of shape {list(x.shape)} does not hold rows of {n} features "
                               f"(input '{self.input.name}' has shape {list(self.input.shape)})")
+        bad = ~np.isfinite(rows)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise ConfigError(f"input array holds {int(bad.sum())} NaN or infinite values (first: row {r}, "
+                              f"feature {c}); fixed point has no such values")
         try:
             return self.input.type.quantize(rows)
         except ValueError as e:

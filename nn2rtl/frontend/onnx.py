@@ -77,9 +77,22 @@ def load_model(path):
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if len(model.graph.node) == 0 and len(model.graph.input) == 0:
         raise ModelError(f"model {str(path)!r} is not a valid ONNX file: it holds no graph")
+    _check_names(model, path)
     _load_external(model, os.path.dirname(os.path.abspath(path)), path)
     _check(model, path)
     return model
+
+
+def _check_names(model, path):
+    """Every name and op type must be text: protobuf hands back undecodable bytes (a corrupt file) as ``bytes``."""
+    g = model.graph
+    texts = [g.name, *(n.name for n in g.node), *(n.op_type for n in g.node), *(n.domain for n in g.node),
+             *(x for n in g.node for x in (*n.input, *n.output)), *(a.name for n in g.node for a in n.attribute),
+             *(t.name for t in g.initializer), *(v.name for v in (*g.input, *g.output, *g.value_info)),
+             *(o.domain for o in model.opset_import)]
+    for t in texts:
+        if not isinstance(t, str):
+            raise ModelError(f"model {str(path)!r} is corrupt: the name {bytes(t)[:40]!r} is not valid UTF-8 text")
 
 
 def _load_external(model, base, path):
@@ -850,6 +863,13 @@ def import_onnx(source):
     if imp.problems:
         raise UnsupportedOpError(imp.problems)
     graph = imp.graph()
+    if not graph.inputs or not graph.outputs:
+        raise ModelError(f"the model's graph has {len(graph.inputs)} inputs (besides constants) and "
+                         f"{len(graph.outputs)} outputs: there is nothing to compute")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedOpError([(graph.name, "Graph", f"{len(graph.inputs)} inputs ({', '.join(graph.inputs)}) "
+                                                        f"and {len(graph.outputs)} outputs "
+                                                        f"({', '.join(graph.outputs)}); nn2rtl needs one of each")])
     _check_finite(graph)
     return graph
 

@@ -1,0 +1,127 @@
+"""Every input surface against the robustness property (tests/helpers/robustness.py): mutated ONNX files, hostile
+configurations and hostile input arrays either succeed or are refused in one or two lines with exit status 2;
+never a traceback, a hang, or a half-written output directory. A short fixed-seed run; ``make fuzz`` runs long."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import models, robustness
+from hypothesis import HealthCheck, Phase, given, settings
+
+import nn2rtl
+
+FUZZ = settings(deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck))
+#: ``make fuzz`` multiplies every campaign (NN2RTL_FUZZ_SCALE=100: tens of thousands of inputs)
+SCALE = int(os.environ.get("NN2RTL_FUZZ_SCALE", "1"))
+FAILURES = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "fuzz_failures"
+
+
+def campaign(n):
+    return settings(FUZZ, max_examples=n * SCALE, derandomize=SCALE == 1)
+
+
+def report(name, outcomes):
+    counts = {k: outcomes.count(k) for k in robustness.OUTCOMES}
+    print(f"\n{name}: {len(outcomes)} inputs, {counts}")
+
+
+def seeds():
+    return [models.torch_mlp([4, 3, 2], seed=1).SerializeToString(),
+            models.keras_mlp([3, 4, 2], seed=2).SerializeToString(),
+            models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2), ("Softmax", {})], seed=3).SerializeToString()]
+
+
+def _check(outcomes, outcome, detail, what, reproducer=None):
+    """Record an outcome; a failure saves its input under benchmarks/results/fuzz_failures/ and fails."""
+    outcomes.append(outcome)
+    if outcome == "failed" and reproducer is not None:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        name, data = reproducer
+        (FAILURES / name).write_bytes(data)
+    assert outcome != "failed", f"{what}: {detail}"
+
+
+@pytest.mark.parametrize("command", ["convert", "inspect"])
+def test_mutated_onnx_files(command):
+    outcomes, seed_models = [], seeds()
+
+    @campaign(150)
+    @given(robustness.onnx_mutations(seed_models))
+    def one(data):
+        with tempfile.TemporaryDirectory() as d:
+            path, out = Path(d) / "m.onnx", Path(d) / "out"
+            path.write_bytes(data)
+            argv = ["convert", path, "-o", out] if command == "convert" else ["inspect", path]
+            outcome, detail = robustness.run_cli(argv, out_dir=out if command == "convert" else None)
+            _check(outcomes, outcome, detail, f"{command} of a mutated model",
+                   (f"{command}-{len(outcomes)}.onnx", data))
+
+    one()
+    report(f"{command} of mutated ONNX files", outcomes)
+    assert outcomes.count("refused") > 50  # the mutations do reach the checks
+
+
+def test_hostile_configurations(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cfg")
+    model = models.save(models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2), ("Softmax", {})], seed=3),
+                        work / "m.onnx")
+    names = [n.name for n in nn2rtl.convert(model).graph.nodes]
+    outcomes = []
+
+    @campaign(60)
+    @given(robustness.config_documents(names))
+    def one(text):
+        with tempfile.TemporaryDirectory() as d:
+            cfg, out = Path(d) / "c.yml", Path(d) / "out"
+            cfg.write_text(text, encoding="utf-8", errors="surrogateescape")
+            outcome, detail = robustness.run_cli(["convert", model, "-o", out, "--config", cfg], out_dir=out)
+            _check(outcomes, outcome, detail, f"config {text[:300]!r}",
+                   (f"config-{len(outcomes)}.yml", text.encode("utf-8", "surrogateescape")))
+
+    one()
+    report("convert with hostile configurations", outcomes)
+    assert outcomes.count("refused") > 30
+
+
+def test_hostile_input_arrays(tmp_path_factory):
+    work = tmp_path_factory.mktemp("arr")
+    model = models.save(models.torch_mlp([4, 3, 2], seed=1), work / "m.onnx")
+    out = work / "out"
+    nn2rtl.convert(model).write(out)
+    outcomes = []
+
+    @campaign(60)
+    @given(robustness.arrays(4))
+    def one(case):
+        kind, write = case
+        with tempfile.TemporaryDirectory() as d:
+            x = Path(d) / "x.npy"
+            write(x)
+            outcome, detail = robustness.run_cli(["predict", out, "--input", x, "--output", Path(d) / "y.npy"])
+            _check(outcomes, outcome, detail, f"predict with a {kind} array")
+            if kind == "pickle":
+                assert outcome == "refused"  # never unpickled
+
+    one()
+    report("predict with hostile arrays", outcomes)
+    assert "refused" in outcomes
+
+
+def test_pickled_arrays_are_refused_without_being_unpickled(tmp_path):
+    model = models.save(models.torch_mlp([4, 3, 2], seed=1), tmp_path / "m.onnx")
+    out = nn2rtl.convert(model).write(tmp_path / "out")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    np.save(tmp_path / "x.npy", np.array([Evil()], dtype=object), allow_pickle=True)
+    outcome, detail = robustness.run_cli(["predict", out, "--input", tmp_path / "x.npy", "--output",
+                                          tmp_path / "y.npy"])
+    assert outcome == "refused" and ("pickle" in detail.lower() or "object" in detail.lower()), detail
+    assert not marker.exists()
