@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -181,13 +182,16 @@ class Design:
             (tmp / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
             (tmp / "design.json").write_text(json.dumps(self.report(), indent=2) + "\n")
             (tmp / "graph.json").write_text(json.dumps(graph_to_json(self.graph, self.top, self.source)) + "\n")
-            if out.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-                os.rename(out, old / "x")
-                os.rename(tmp, out)
-                shutil.rmtree(old)
-            else:
-                os.rename(tmp, out)
+            # the swap is locked: two conversions into one directory at once end with one complete result
+            with open(out.parent / f".{out.name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if out.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+                    os.rename(out, old / "x")
+                    os.rename(tmp, out)
+                    shutil.rmtree(old)
+                else:
+                    os.rename(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -150,3 +150,36 @@ def test_a_reuse_factor_beyond_a_layer_is_capped_with_a_warning(tmp_path):
     d = json.loads((tmp_path / "out" / "design.json").read_text())
     assert [lay["reuse_factor"] for lay in d["layers"] if lay["op"] == "Dense"] == [12, 6]
     assert d["ii"] == 12 and len(d["warnings"]) == 2
+
+
+def _complete(out):
+    """An output directory that looks complete is complete: every file present and readable."""
+    d = json.loads((out / "design.json").read_text())
+    json.loads((out / "graph.json").read_text())
+    v = (out / "rtl" / f"{d['top']}.v").read_text()
+    return v.rstrip().endswith("endmodule") and (out / "rtl" / f"{d['top']}.vlt").exists()
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.4, 2.0, 2.6])
+def test_a_convert_killed_at_any_moment_leaves_nothing_that_looks_complete(example_model, tmp_path, delay):
+    import signal
+    import time
+    out = tmp_path / "out"
+    p = subprocess.Popen(EXE + ["convert", str(example_model), "-o", str(out)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not out.exists() or _complete(out)
+
+
+def test_two_converts_into_one_directory_end_with_one_complete_result(example_model, tmp_path):
+    small = models.save(models.torch_mlp([3, 2], seed=1), tmp_path / "small.onnx")
+    out = tmp_path / "out"
+    procs = [subprocess.Popen(EXE + ["convert", str(m), "-o", str(out), "--top", "same"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for m in (example_model, small, example_model)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert _complete(out)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["out", "small.onnx"]
