@@ -12,6 +12,8 @@ Each op implements
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 __all__ = ["Cost", "Op", "REGISTRY", "register", "get_op"]
 
 
@@ -62,4 +64,20 @@ def get_op(name):
     return REGISTRY[name]
 
 
+def warn(node, message):
+    """Record a warning on ``node`` (shown by ``convert`` and listed in ``design.json``): the design does something
+    other than what the model or configuration asked, bit-identical to hls4ml but worth knowing."""
+    node.attrs.setdefault("warnings", []).append(f"layer {node.label}: {message}")
+
+
+def out_of_range(t, values):
+    """How many of the float ``values`` lie outside type ``t``'s range (they wrap or saturate when quantised),
+    and the largest magnitude among them."""
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = float(t.to_fraction(t.min_raw)), float(t.to_fraction(t.max_raw)) + float(t.lsb)
+    bad = (v < lo) | (v >= hi)
+    return int(bad.sum()), float(np.abs(v[bad]).max()) if bad.any() else 0.0
+
+
 from . import activation, dense, quant, softmax  # noqa: E402,F401  (registration)
+

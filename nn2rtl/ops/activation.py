@@ -27,7 +27,7 @@ from ..tables import (
     measure,
     table_index,
 )
-from . import Cost, Op, register
+from . import Cost, Op, register, warn
 
 #: hls4ml's hard-sigmoid constant types and SELU's scale type.
 SLOPE_TYPE = FixedType(16, 0, signed=False)
@@ -232,6 +232,13 @@ class HardSigmoid(_Elementwise):
                                   f"Precision.{var} of this layer")
             node.types[var] = t
             node.params[var] = np.atleast_1d(t.quantize(v))
+            got = float(t.dequantize(node.params[var])[0])
+            tout = graph.tensors[node.outputs[0]].type
+            if abs(got - v) > float(tout.lsb):  # visible at the output (the slope error, at |x| = 1)
+                exact = FixedType(t.integer + tout.frac + 4, t.integer, t.signed)
+                near = float(exact.dequantize(exact.quantize(v)))
+                warn(node, f"HardSigmoid {var} {v:g} is {got:g} in {t} (hls4ml's type; off by {abs(got - v):.3g} "
+                           f"at the output); set Precision.{var} to {exact} for {near:.6g}")
 
     def real(self, node, x):
         return np.clip(node.attrs.get("alpha", 0.2) * x + node.attrs.get("beta", 0.5), 0.0, 1.0)

@@ -11,11 +11,23 @@ from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 from ..config import AUTO
 from ..errors import ConfigError
 from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, exact_type, quantize_params
-from . import Cost, Op, register
+from . import Cost, Op, out_of_range, register, warn
 from .quant import cap_auto, chosen
 
 #: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
 _CHUNK = 512
+
+
+def _warn_range(node, what, t, values):
+    """Weights beyond the weight type's range wrap (saturate, with SAT) silently in hls4ml: say so, with the
+    integer bits that would hold them."""
+    count, big = out_of_range(t, values)
+    if count:
+        need = math.floor(math.log2(big)) + 1 + int(t.signed)
+        key = "weight" if what == "weights" else "bias"
+        warn(node, f"{count} {what} lie outside {t} (largest magnitude {big:g}) and "
+                   f"{'wrap' if t.overflow is Overflow.WRAP else 'saturate'}, as in hls4ml; "
+                   f"Precision.{key} with at least {need} integer bits holds them")
 
 
 def _accumulate(x, w, acc0, tp, tacc):
@@ -89,6 +101,7 @@ class Dense(Op):
         if tw == AUTO:
             tw = cap_auto(exact_type(w), lc)
         node.types["weight"] = tw
+        _warn_range(node, "weights", tw, w)
         node.params["weight"] = quantize_params(tw, w)
         tb = None
         if b is not None:
@@ -96,6 +109,7 @@ class Dense(Op):
             if tb == AUTO:
                 tb = cap_auto(exact_type(b), lc)
             node.types["bias"] = tb
+            _warn_range(node, "biases", tb, b)
             node.params["bias"] = quantize_params(tb, b)
         accum = lc.accum
         if accum == AUTO:

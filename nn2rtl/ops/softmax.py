@@ -27,7 +27,7 @@ from ..config import AUTO
 from ..errors import ConfigError
 from ..fixed import FixedType, Overflow, Rounding
 from ..tables import DEFAULT_TABLE_SIZE, c_eval
-from . import Cost, Op, register
+from . import Cost, Op, register, warn
 
 IMPLEMENTATIONS = ("stable", "latency", "argmax", "argmax_index")
 TABLE_TYPE = FixedType(18, 8, True, Rounding.RND, Overflow.SAT)
@@ -123,6 +123,11 @@ class Softmax(Op):
                 inv_inp = FixedType(max(ib + accum.frac, 1), ib, False, Rounding.TRN, Overflow.SAT)
                 inv_size = min(inv_size, 2 ** inv_inp.width)
         src = norm if impl == "stable" else tin
+        step = 2.0 ** (src.integer - _bits(exp_size))  # input span of one exp-table entry
+        if step > 0.125:  # exp changes by more than 12% inside one entry: the index reads bits that say little
+            warn(node, f"softmax's exp table steps by {step:g} over its input (index type {src}, {exp_size} "
+                       f"entries), so its outputs are coarse, as in hls4ml; TableMode: fitted saturates the "
+                       f"normalised input where exp vanishes, or use a narrower input precision")
         for what, t, s in (("exp", src, exp_size), ("inv", inv_inp, inv_size)):
             if s > 2 ** t.width:
                 raise ConfigError(f"{where}: {what} table of {s} entries is longer than its index type {t} can "
