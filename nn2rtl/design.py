@@ -183,7 +183,9 @@ class Design:
             (tmp / "design.json").write_text(json.dumps(self.report(), indent=2) + "\n")
             (tmp / "graph.json").write_text(json.dumps(graph_to_json(self.graph, self.top, self.source)) + "\n")
             # the swap is locked: two conversions into one directory at once end with one complete result
-            with open(out.parent / f".{out.name}.lock", "w") as lock:
+            # (a lock on the parent directory itself: no lock file is left beside the user's output)
+            lock = os.open(out.parent, os.O_RDONLY)
+            try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if out.exists():
                     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
@@ -192,6 +194,8 @@ class Design:
                     shutil.rmtree(old)
                 else:
                     os.rename(tmp, out)
+            finally:
+                os.close(lock)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

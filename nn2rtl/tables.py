@@ -232,12 +232,16 @@ def fit_candidates(func, size, in_type: FixedType):
 
 def measure(real, golden, in_type: FixedType, out_type: FixedType, limit_bits=20):
     """Worst-case absolute error of ``golden`` (raw in -> raw out) against ``real`` (float -> float) over every value of
-    ``in_type`` (a uniform sample of 2**limit_bits values for wider types) whose true result the output type can
-    hold, and where it happens."""
+    ``in_type`` (for wider types 2**limit_bits values: half spread over the whole range, half over [-16, 16] where
+    the tables' bins are) whose true result the output type can hold, and where it happens."""
     if in_type.width <= limit_bits:
         raw = np.arange(in_type.min_raw, in_type.max_raw + 1, dtype=np.int64)
-    else:
-        raw = np.unique(np.linspace(in_type.min_raw, in_type.max_raw, 1 << limit_bits).astype(np.int64))
+    else:  # the whole range sparsely, and densely where tables live ([-16, 16]): a table's worst error is there
+        lo, hi = max(in_type.min_raw, -(16 << in_type.frac) if in_type.frac >= 0 else in_type.min_raw), \
+            min(in_type.max_raw, (16 << in_type.frac) if in_type.frac >= 0 else in_type.max_raw)
+        raw = np.unique(np.concatenate([
+            np.linspace(in_type.min_raw, in_type.max_raw, 1 << (limit_bits - 1)),
+            np.linspace(lo, hi, 1 << (limit_bits - 1))]).astype(np.int64))
     x = in_type.dequantize(raw)
     y = out_type.dequantize(golden(raw))
     want = real(x)
