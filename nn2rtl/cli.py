@@ -79,6 +79,9 @@ def cmd_simulate(args):
     design = Design.load(args.design)
     inputs = _load_array(args.input) if args.input else None
     vpath = Path(args.design) / "rtl" / f"{design.top}.v"
+    if not vpath.is_file():
+        raise ConfigError(f"{vpath} is missing: the simulation checks the Verilog in the output directory; run "
+                          f"'nn2rtl convert' again")
     if args.vectors < 1:
         raise ConfigError(f"--vectors must be at least 1, not {args.vectors}")
     r = design.simulate(inputs=inputs, vectors=args.vectors, seed=args.seed,

@@ -253,7 +253,8 @@ class Design:
         gaps = np.zeros(n, dtype=np.int64)
         stall_from = None
         if traffic == "mixed":
-            gapped_from, stall_from = (n * 3) // 5, (n * 4) // 5
+            gapped_from = max((n * 3) // 5, min(n, 2))  # at least two back to back: the II is measured
+            stall_from = max((n * 4) // 5, gapped_from)
             gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
             if not stalls or stall_from >= n:
                 stall_from = None

@@ -101,10 +101,12 @@ def test_hostile_input_arrays(tmp_path_factory):
         with tempfile.TemporaryDirectory() as d:
             x = Path(d) / "x.npy"
             write(x)
-            outcome, detail = robustness.run_cli(["predict", out, "--input", x, "--output", Path(d) / "y.npy"])
-            _check(outcomes, outcome, detail, f"predict with a {kind} array")
-            if kind == "pickle":
-                assert outcome == "refused"  # never unpickled
+            for argv in (["predict", out, "--input", x, "--output", Path(d) / "y.npy"],
+                         ["simulate", out, "--input", x]):
+                outcome, detail = robustness.run_cli(argv, seconds=300)
+                _check(outcomes, outcome, detail, f"{argv[0]} with a {kind} array")
+                if kind == "pickle":
+                    assert outcome == "refused"  # never unpickled
 
     one()
     report("predict with hostile arrays", outcomes)
@@ -125,3 +127,59 @@ def test_pickled_arrays_are_refused_without_being_unpickled(tmp_path):
                                           tmp_path / "y.npy"])
     assert outcome == "refused" and ("pickle" in detail.lower() or "object" in detail.lower()), detail
     assert not marker.exists()
+
+
+#: what each hostile graph must be refused for (a word of the message), or None: it converts
+HOSTILE_EXPECT = {"cycle": "topologically sorted", "if": "control flow", "loop": "control flow",
+                  "seq": "SequenceConstruct", "huge_dim": "1000000000 elements", "zero_dim": "[1, 0]",
+                  "symbolic_feature": "must be fixed", "declared_2e31_init": "too small", "denormal": None,
+                  "opset1": "opset 1;", "opset99": "opset 99;", "dangling": "nowhere", "dup_output_names": "SSA",
+                  "two_inputs": "two activations", "attr_wrong_type": "alpha", "negative_dim": "[1, -3]",
+                  "ext_devzero": "outside the model's folder", "ext_short": "beyond the end",
+                  "ext_fifo": "not a regular file", "ext_missing": "missing"}
+
+
+def test_hostile_graphs_are_refused_naming_the_problem(tmp_path):
+    paths = robustness.hostile_graphs(tmp_path)
+    assert sorted(paths) == sorted(HOSTILE_EXPECT)
+    for name, path in paths.items():
+        out = tmp_path / f"out_{name}"
+        outcome, detail = robustness.run_cli(["convert", path, "-o", out], out_dir=out, seconds=60)
+        want = HOSTILE_EXPECT[name]
+        if want is None:
+            assert outcome == "succeeded", (name, detail)
+        else:
+            assert outcome == "refused" and want in detail, (name, outcome, detail)
+        outcome, detail = robustness.run_cli(["inspect", path], seconds=60)
+        assert outcome != "failed", (name, detail)
+
+
+@pytest.mark.parametrize("damage", ["no_graph", "graph_not_json", "graph_wrong_format", "graph_truncated",
+                                    "design_missing", "verilog_missing", "not_a_dir"])
+def test_damaged_output_directories(damage, tmp_path):
+    """predict, simulate, report and inspect on an output directory that was damaged after convert."""
+    model = models.save(models.torch_mlp([4, 3, 2], seed=1), tmp_path / "m.onnx")
+    out = nn2rtl.convert(model).write(tmp_path / "out")
+    g = out / "graph.json"
+    if damage == "no_graph":
+        g.unlink()
+    elif damage == "graph_not_json":
+        g.write_text("{nope")
+    elif damage == "graph_wrong_format":
+        g.write_text('{"format": "other"}')
+    elif damage == "graph_truncated":
+        g.write_text(g.read_text()[: len(g.read_text()) // 2])
+    elif damage == "design_missing":
+        (out / "design.json").unlink()
+    elif damage == "verilog_missing":
+        (out / "rtl" / "m.v").unlink()
+    else:
+        import shutil
+        shutil.rmtree(out)
+        out.write_text("a file")
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 4)))
+    for argv in (["predict", out, "--input", x, "--output", tmp_path / "y.npy"], ["simulate", out, "--input", x],
+                 ["report", out], ["inspect", out]):
+        outcome, detail = robustness.run_cli(argv, seconds=300)
+        assert outcome != "failed", (damage, argv[0], detail)

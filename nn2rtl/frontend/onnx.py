@@ -109,8 +109,11 @@ def _load_external(model, base, path):
                 or os.path.commonpath([root, full]) != root):
             raise ModelError(f"model {str(path)!r}: tensor '{t.name}' points to external data {loc!r} outside the "
                              f"model's folder; nn2rtl reads external data only from files beside the model")
-        if not os.path.isfile(full):
+        if not os.path.exists(full):
             raise ModelError(f"model {str(path)!r}: external data file {loc!r} of tensor '{t.name}' is missing")
+        if not os.path.isfile(full):  # a FIFO or a device would block or never end
+            raise ModelError(f"model {str(path)!r}: external data {loc!r} of tensor '{t.name}' is not a regular "
+                             f"file")
         size = os.path.getsize(full)
         if int(info.get("offset", 0)) + int(info.get("length", 0)) > size:
             raise ModelError(f"model {str(path)!r}: tensor '{t.name}' reads beyond the end of {loc!r}")
@@ -321,6 +324,9 @@ class _Importer:
             try:
                 if kind is None:
                     raise _Refuse(f"custom domain '{node.domain}'")
+                if any(a.g.ByteSize() or len(a.graphs) for a in node.attribute):
+                    raise _Refuse("control flow (a subgraph) has no fixed-latency hardware form; unroll or remove "
+                                  "it before export")
                 live = [i for i in node.input if i and i not in self.consts]
                 for i in live:
                     if i not in self.features:

@@ -233,3 +233,74 @@ def arrays(draw, n_in):
 
     draw_extra = draw(st.integers(1, 3))
     return kind, write
+
+
+
+# -- well-formed but hostile graphs ----------------------------------------------------------------------------
+
+def _graph(nodes, inits=(), ins=None, outs=None, opset=17):
+    from onnx import TensorProto, helper
+    ins = ins or [("input", ["batch", 4])]
+    outs = outs or [("output", ["batch", 4])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in ins],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outs], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def hostile_graphs(d):
+    """Models that are valid protobuf but hostile: cycles, control flow, sequences, huge/zero/negative/symbolic
+    dimensions, a declared 2^31-element initializer, denormals, opsets 1 and 99, dangling and duplicate names, two
+    inputs, mistyped attributes, external data at /dev/zero, a short file, a FIFO, a missing file. Written into
+    ``d``; returns ``{name: path}``."""
+    import os
+
+    from onnx import TensorProto, helper, numpy_helper
+    d = Path(d)
+    (d / "short.bin").write_bytes(b"\0" * 8)
+    if not (d / "fifo").exists():
+        os.mkfifo(d / "fifo")
+    node = helper.make_node
+    relu = [node("Relu", ["input"], ["output"], name="r")]
+    body = helper.make_graph([node("Relu", ["input"], ["t"])], "body", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, ["batch", 4])])
+    true = numpy_helper.from_array(np.array(True))
+    big = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**16, 2**15], raw_data=b"\0" * 16)
+    cases = {
+        "cycle": _graph([node("Relu", ["input2"], ["a"], name="r1"), node("Add", ["input", "a"], ["input2"]),
+                         node("Relu", ["a"], ["output"], name="r2")]),
+        "if": _graph([node("Constant", [], ["c"], value=true),
+                      node("If", ["c"], ["output"], then_branch=body, else_branch=body, name="if")]),
+        "loop": _graph([node("Loop", ["", "", "input"], ["output"], body=body, name="loop")]),
+        "seq": _graph([node("SequenceConstruct", ["input"], ["s"], name="sc"),
+                       node("SequenceAt", ["s", "zero"], ["output"], name="sa")],
+                      inits=[numpy_helper.from_array(np.array(0, dtype=np.int64), "zero")]),
+        "huge_dim": _graph(relu, ins=[("input", [1, 10**9])], outs=[("output", [1, 10**9])]),
+        "zero_dim": _graph(relu, ins=[("input", [1, 0])], outs=[("output", [1, 0])]),
+        "symbolic_feature": _graph(relu, ins=[("input", ["N", "F"])], outs=[("output", ["N", "F"])]),
+        "declared_2e31_init": _graph([node("MatMul", ["input", "w"], ["output"], name="mm")], inits=[big]),
+        "denormal": _graph([node("Gemm", ["input", "w", "b"], ["output"], name="g", transB=1)],
+                           inits=[numpy_helper.from_array(np.full((4, 4), 1e-40, np.float32), "w"),
+                                  numpy_helper.from_array(np.zeros(4, np.float32), "b")]),
+        "opset1": _graph(relu, opset=1),
+        "opset99": _graph(relu, opset=99),
+        "dangling": _graph([node("Relu", ["nowhere"], ["output"], name="r")]),
+        "dup_output_names": _graph(relu + [node("Relu", ["input"], ["output"], name="r2")]),
+        "two_inputs": _graph([node("Add", ["input", "in2"], ["output"], name="a")],
+                             ins=[("input", ["batch", 4]), ("in2", ["batch", 4])]),
+        "attr_wrong_type": _graph([node("LeakyRelu", ["input"], ["output"], name="l", alpha="x")]),
+        "negative_dim": _graph(relu, ins=[("input", [1, -3])]),
+    }
+    for name, target in [("ext_devzero", "/dev/zero"), ("ext_short", "short.bin"), ("ext_fifo", "fifo"),
+                         ("ext_missing", "missing.bin")]:
+        w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+        w.ClearField("raw_data")
+        w.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", target), ("offset", "0"), ("length", "64")):
+            e = w.external_data.add()
+            e.key, e.value = k, v
+        cases[name] = _graph([node("MatMul", ["input", "w"], ["output"], name="mm")], inits=[w])
+    paths = {}
+    for name, m in cases.items():
+        paths[name] = d / f"{name}.onnx"
+        paths[name].write_bytes(m.SerializeToString())
+    return paths
