@@ -56,7 +56,7 @@ bench-sim: setup oracle
 # the robustness campaign at length: every input surface x100 (a short fixed-seed run is part of make test);
 # failures are saved in benchmarks/results/fuzz_failures/
 fuzz: setup
-	NN2RTL_FUZZ_SCALE=$${NN2RTL_FUZZ_SCALE:-100} $(PY) -m pytest -n $(JOBS) -s -q tests/test_robustness.py
+	NN2RTL_FUZZ_SCALE=$${NN2RTL_FUZZ_SCALE:-100} $(PY) -m pytest -s -q tests/test_robustness.py
 
 # the random-model RTL fuzzer at length (a short fixed-seed run is part of make test)
 FUZZ_EXAMPLES ?= 2000

@@ -30,9 +30,17 @@ def report(name, outcomes):
 
 
 def seeds():
-    return [models.torch_mlp([4, 3, 2], seed=1).SerializeToString(),
+    """The bundled example and test models of each family: PyTorch and Keras layouts, tables and softmax, QONNX,
+    Brevitas-style and QDQ quantisation."""
+    from helpers import qmodels
+    root = Path(__file__).resolve().parent.parent
+    return [(root / "examples" / "jet_mlp.onnx").read_bytes(),
+            models.torch_mlp([4, 3, 2], seed=1).SerializeToString(),
             models.keras_mlp([3, 4, 2], seed=2).SerializeToString(),
-            models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2), ("Softmax", {})], seed=3).SerializeToString()]
+            models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2), ("Softmax", {})], seed=3).SerializeToString(),
+            qmodels.qonnx_mlp([4, 3, 2], 4, seed=1).SerializeToString(),
+            qmodels.brevitas_style(n_in=4, hidden=3, n_out=2).SerializeToString(),
+            qmodels.qdq_mlp((4, 3, 2), act_zero_point=37).SerializeToString()]
 
 
 def _check(outcomes, outcome, detail, what, reproducer=None):
@@ -183,3 +191,15 @@ def test_damaged_output_directories(damage, tmp_path):
                  ["report", out], ["inspect", out]):
         outcome, detail = robustness.run_cli(argv, seconds=300)
         assert outcome != "failed", (damage, argv[0], detail)
+
+
+def test_an_initializer_whose_data_does_not_fit_its_shape_is_named(tmp_path):
+    """Found by the campaign: a flipped bit removed an initializer's dims; its data no longer fits its shape, and
+    onnx.checker does not notice."""
+    m = models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2)], seed=3)
+    b0 = next(t for t in m.graph.initializer if t.name == "b0")
+    del b0.dims[:]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    outcome, detail = robustness.run_cli(["convert", path, "-o", tmp_path / "out"], out_dir=tmp_path / "out")
+    assert outcome == "refused" and "initializer 'b0' is corrupt" in detail, detail

@@ -83,6 +83,17 @@ def load_model(path):
     return model
 
 
+def _tensor_array(t):
+    """An initializer's values; a tensor whose data does not fit its shape and type (a corrupt file) is a
+    one-line :class:`ModelError`."""
+    from onnx import numpy_helper
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
+        raise ModelError(f"initializer '{t.name}' is corrupt: its data does not match its shape {list(t.dims)} "
+                         f"and type ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
 def _check_names(model, path):
     """Every name and op type must be text: protobuf hands back undecodable bytes (a corrupt file) as ``bytes``."""
     g = model.graph
@@ -226,7 +237,6 @@ class _Importer:
     nodes, and every node that cannot be translated is recorded with the reason (nothing stops at the first)."""
 
     def __init__(self, model):
-        from onnx import numpy_helper
         self.model, self.opset = model, _opset(model)
         g = model.graph
         for init in g.initializer:
@@ -234,7 +244,7 @@ class _Importer:
             if n > MAX_CONSTANT_ELEMENTS:
                 raise ModelError(f"initializer '{init.name}' holds {n} values; nn2rtl refuses constants of more "
                                  f"than {MAX_CONSTANT_ELEMENTS} (a model this size cannot fit an FPGA fabric)")
-        self.consts = {init.name: numpy_helper.to_array(init) for init in g.initializer}
+        self.consts = {init.name: _tensor_array(init) for init in g.initializer}
         self.qconsts = set()   # constants on a quantisation grid (outputs of Quant/DequantizeLinear, moved)
         self.features = {}     # live tensor -> shape without the batch dimension
         self.broken = set()    # outputs of nodes that could not be translated
@@ -442,9 +452,8 @@ class _Importer:
     # -- activations -----------------------------------------------------------------------------------------------
 
     def op_Constant(self, node, a, live):
-        from onnx import numpy_helper
         if "value" in a:
-            v = numpy_helper.to_array(a["value"])
+            v = _tensor_array(a["value"])
         elif "value_float" in a or "value_floats" in a:
             v = np.array(a.get("value_float", a.get("value_floats")), dtype=np.float32)
         elif "value_int" in a or "value_ints" in a:
