@@ -203,3 +203,25 @@ def test_an_initializer_whose_data_does_not_fit_its_shape_is_named(tmp_path):
     path.write_bytes(m.SerializeToString())
     outcome, detail = robustness.run_cli(["convert", path, "-o", tmp_path / "out"], out_dir=tmp_path / "out")
     assert outcome == "refused" and "initializer 'b0' is corrupt" in detail, detail
+
+
+@pytest.mark.parametrize("info,dims,why", [
+    ({"location": "big.bin"}, [4, 4], "8589934592 bytes"),
+    ({"location": "big.bin", "offset": "0", "length": str(8 << 30)}, [2**16, 2**15], "2147483648 elements"),
+    ({"location": "big.bin", "offset": "x"}, [4, 4], "non-numeric"),
+    ({"location": "big.bin", "offset": "-8", "length": "64"}, [4, 4], "beyond the end")])
+def test_huge_external_data_is_refused_before_it_is_read(info, dims, why, tmp_path):
+    """An 8 GiB (sparse) file beside the model: a declared 2^31-element tensor, or one with no length, is refused
+    before a byte is read; so are offsets that are not numbers or negative."""
+    from onnx import TensorProto, helper
+    with open(tmp_path / "big.bin", "wb") as f:
+        f.truncate(8 << 30)
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=dims, data_location=TensorProto.EXTERNAL)
+    for k, v in info.items():
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    m = robustness._graph([helper.make_node("MatMul", ["input", "w"], ["output"], name="mm")], inits=[w])
+    (tmp_path / "m.onnx").write_bytes(m.SerializeToString())
+    outcome, detail = robustness.run_cli(["convert", tmp_path / "m.onnx", "-o", tmp_path / "out"],
+                                         out_dir=tmp_path / "out", seconds=30)
+    assert outcome == "refused" and why in detail, detail

@@ -126,8 +126,18 @@ def _load_external(model, base, path):
             raise ModelError(f"model {str(path)!r}: external data {loc!r} of tensor '{t.name}' is not a regular "
                              f"file")
         size = os.path.getsize(full)
-        if int(info.get("offset", 0)) + int(info.get("length", 0)) > size:
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info.get("length", size - offset))
+        except ValueError:
+            raise ModelError(f"model {str(path)!r}: tensor '{t.name}' has a non-numeric external data offset or "
+                             f"length") from None
+        if offset < 0 or length < 0 or offset + length > size:
             raise ModelError(f"model {str(path)!r}: tensor '{t.name}' reads beyond the end of {loc!r}")
+        declared = int(np.prod([int(d) for d in t.dims], dtype=object)) if t.dims else 1
+        if max(declared, length // 8) > MAX_CONSTANT_ELEMENTS:  # refused before a byte is read
+            raise ModelError(f"model {str(path)!r}: tensor '{t.name}' declares {declared} elements in {length} "
+                             f"bytes of external data, more than the {MAX_CONSTANT_ELEMENTS} elements nn2rtl reads")
     try:
         ext.load_external_data_for_model(model, root)
     except (OSError, ValueError) as e:
