@@ -18,7 +18,10 @@ from nn2rtl.errors import Nn2rtlError
 OPS = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Gemm", "MatMul", "Add", "Mul", "Sub", "Div", "Clip",
        "HardSigmoid", "Elu", "Selu", "Softplus", "Softsign", "PRelu", "ThresholdedRelu", "Identity", "Flatten",
        "Reshape", "Squeeze", "Unsqueeze", "Transpose", "BatchNormalization", "Dropout", "Cast", "QuantizeLinear",
-       "DequantizeLinear"]
+       "DequantizeLinear",
+       # planned (convolutional networks): refused today, by name, never a crash
+       "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Pad", "Resize", "Upsample",
+       "Max", "Min"]
 PRECISION = "fixed<40,20>"
 TABLE_OPS = {"Sigmoid", "Tanh", "Softplus", "Softsign", "Elu", "Selu", "Softmax"}
 
@@ -100,7 +103,7 @@ def run_case(case):
 
 
 def test_onnx_conformance_cases_of_supported_ops():
-    assert len(CASES) > 150
+    assert len(CASES) > 250
     outcomes, reasons, bad = collections.Counter(), collections.Counter(), []
     for case in CASES:
         outcome, detail = run_case(case)
