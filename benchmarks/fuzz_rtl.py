@@ -3,8 +3,8 @@
     python benchmarks/fuzz_rtl.py [--examples 500] [--seed 1]
 
 Prints the count per outcome (bit-exact, refused with a message, failed) and the refusal messages by kind; each
-failure's case is saved to benchmarks/results/fuzz_rtl_failures/<n>.json (n_in, layers, config, seed) with the
-failed checks, to become a regression test."""
+failure's case is saved to benchmarks/results/fuzz_rtl_failures/<n>.json (the drawn case, see
+tests/helpers/random_models.py) with the failed checks, to become a regression test."""
 
 import argparse
 import collections
@@ -43,9 +43,7 @@ def main():
             except AssertionError as e:
                 outcome, detail = "failed", str(e)
                 out.mkdir(parents=True, exist_ok=True)
-                n_in, layers, config, s = case
-                (out / f"{len(failures)}.json").write_text(json.dumps(
-                    {"n_in": n_in, "layers": layers, "config": config, "seed": s, "failed": detail}, indent=1))
+                (out / f"{len(failures)}.json").write_text(json.dumps({"case": case, "failed": detail}, indent=1))
                 failures.append(case)
         counts[outcome] += 1
         if outcome == "refused":

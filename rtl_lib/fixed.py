@@ -65,7 +65,10 @@ def cast(v, src: FixedType, dst: FixedType):
             up = (rem > half) | ((rem == half) & fl[0])
         else:  # pragma: no cover
             raise AssertionError(mode)
-        r = fl if up is None else fl + up
+        # not fl + up: a 1-bit 'up' added to a signed value becomes $signed({1'b0, up}) in Verilog, which
+        # Verilator 5.006 sign-extends when 'up' folds to a comparison (found by the RTL fuzzer, RND_INF)
+        one = Const(1, signed(2)) if fl.shape().signed else Const(1, 1)
+        r = fl if up is None else Mux(up, fl + one, fl)
     lo, hi = dst.min_raw, dst.max_raw
     wrapped = r[:dst.width] if len(r) >= dst.width else _extend(r, dst.width)[:dst.width]
     wrapped = wrapped.as_signed() if dst.signed else wrapped.as_unsigned()

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from nn2rtl.fixed import Overflow, Rounding
 
 ACTIVATIONS = [None, ("Relu", {}), ("LeakyRelu", {"alpha": 0.125}), ("Clip", {"min": 0.0, "max": 2.0}),
-               ("Sigmoid", {}), ("Tanh", {}), ("ThresholdedRelu", {"alpha": 0.5}), ("HardSigmoid", {})]
+               ("Sigmoid", {}), ("Tanh", {}), ("ThresholdedRelu", {"alpha": 0.5}), ("HardSigmoid", {}),
+               ("Elu", {"alpha": 0.5}), ("Softplus", {}), ("Softsign", {}), ("PRelu", {})]
+SOFTMAX = ["stable", "latency", "argmax", "argmax_index"]
+QONNX_ROUNDING = ["ROUND", "FLOOR", "HALF_UP", "HALF_DOWN", "DOWN"]
 ROUNDINGS = [r.value for r in Rounding]
 OVERFLOWS = [o.value for o in Overflow]
 
@@ -30,7 +33,12 @@ def fixed_types(draw, min_width=2, max_width=20, signed=None, modes=True):
 
 @st.composite
 def cases(draw):
-    """``(n_in, layers, config, seed)`` for :func:`tests.helpers.models.chain` and :func:`nn2rtl.convert`."""
+    """``(n_in, layers, config, seed)`` for :func:`tests.helpers.models.chain` and :func:`nn2rtl.convert`; or, one
+    case in five, ``("qonnx", sizes, bits, rounding, narrow, reuse, seed)``: a QONNX MLP with its own grids."""
+    if draw(st.integers(0, 4)) == 0:
+        sizes = [draw(st.integers(1, 6)) for _ in range(draw(st.integers(2, 4)))]
+        return ("qonnx", sizes, draw(st.integers(2, 8)), draw(st.sampled_from(QONNX_ROUNDING)), draw(st.booleans()),
+                draw(st.integers(1, 12)), draw(st.integers(0, 2**16)))
     n_in = draw(st.integers(1, 6))
     layers, names = [], []
     for _ in range(draw(st.integers(1, 3))):
@@ -39,6 +47,8 @@ def cases(draw):
         act = draw(st.sampled_from(ACTIVATIONS))
         if act is not None:
             layers.append(act)
+    if draw(st.booleans()):  # a classifier head
+        layers.append(("Softmax", {}))
     default = draw(fixed_types(min_width=4, max_width=18, signed=True, modes=False))
     layer_cfg = {}
     for name in names:
@@ -49,7 +59,9 @@ def cases(draw):
         elif accum == "random":  # the RTL adds in a tree: accumulators wrap, with any rounding of the products
             prec["accum"] = draw(fixed_types(min_width=6, max_width=24, signed=True, modes=False))
         layer_cfg[name] = {"Precision": prec, "ReuseFactor": draw(st.integers(1, 40))}
-    config = {"Model": {"Precision": default, "AdderLevelsPerStage": draw(st.integers(1, 3))},
+    config = {"Model": {"Precision": default, "AdderLevelsPerStage": draw(st.integers(1, 3)),
+                        "TableMode": draw(st.sampled_from(["hls4ml", "centered", "fitted"]))},
+              "LayerType": {"Softmax": {"implementation": draw(st.sampled_from(SOFTMAX))}},
               "LayerName": {**layer_cfg, "input": {"Precision": {"result": draw(fixed_types(3, 16, modes=False))}}}}
     return n_in, layers, config, draw(st.integers(0, 2**16))
 
@@ -61,8 +73,15 @@ def check(case, work, vectors=150):
     from nn2rtl.errors import Nn2rtlError
 
     from . import models
-    n_in, layers, config, seed = case
-    path = models.save(models.chain(n_in, layers, seed=seed, scale=1.0), work / "m.onnx")
+    if case[0] == "qonnx":
+        from . import qmodels
+        _, sizes, bits, rounding, narrow, reuse, seed = case
+        path = models.save(qmodels.qonnx_mlp(sizes, bits, seed=seed, rounding=rounding, narrow=narrow),
+                           work / "m.onnx")
+        config = {"Model": {"ReuseFactor": reuse}}
+    else:
+        n_in, layers, config, seed = case
+        path = models.save(models.chain(n_in, layers, seed=seed, scale=1.0), work / "m.onnx")
     try:
         design = nn2rtl.convert(path, config=config, top="fuzz")
     except Nn2rtlError as e:

@@ -25,3 +25,13 @@ def test_quantized_model_bit_exact(name, tmp_path):
     r = design.simulate(vectors=500, seed=5, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.results == r.vectors == 500 and r.stall_cycles > 0 and r.latency_min == design.latency
+
+
+def test_qonnx_half_up_rounding_bit_exact(tmp_path):
+    """Found by the RTL fuzzer: 2-bit QONNX with HALF_UP (RND_INF) rounding of a half; Verilator 5.006 misread the
+    rounding increment the cast used to emit."""
+    from helpers import models
+    path = models.save(qmodels.qonnx_mlp([6, 6, 3], 2, seed=1, rounding="HALF_UP", narrow=True), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, top="q_half_up")
+    r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.ok, r.failures()
