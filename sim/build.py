@@ -95,7 +95,9 @@ def _cocotb_paths():
         from cocotb_tools import config as cfg  # cocotb 2.x
     except ImportError:
         from cocotb import config as cfg  # cocotb 1.9
-    main = Path(cocotb.__file__).resolve().parent / "share" / "lib" / "verilator" / "verilator.cpp"
+    main = Path(cfg.share_dir) / "lib" / "verilator" / "verilator.cpp"  # where both versions' runners find it
+    if not main.exists():
+        raise ToolError(f"cocotb {cocotb.__version__} has no Verilator main at {main}; reinstall cocotb")
     return main, Path(cfg.libs_dir), cocotb.__version__
 
 

@@ -17,6 +17,7 @@ fits the types to the data: ``d`` saturates at the point where ``exp(-d)`` falls
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -54,7 +55,17 @@ def _centre(t, i, k):
 def _quantize_entry(t, v):
     if math.isinf(v) or math.isnan(v):  # ap_fixed from +-inf saturates (or wraps to the extreme code)
         return t.max_raw if v > 0 else t.min_raw
+    if abs(v) >= 2.0 ** (t.integer + 2):  # far outside the type (exp of a wide input): exact integers, then the
+        raw = math.floor(Fraction(v) * Fraction(2) ** t.frac)  # type's overflow mode; no int64 to overflow
+        return int(t._saturate(np.array([raw], dtype=object))[0])
     return int(t.quantize(v))
+
+
+def _exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:  # e^x beyond the largest double: the table saturates it like +inf
+        return math.inf
 
 
 def top_bits(raw, t, k):
@@ -140,7 +151,7 @@ class Softmax(Op):
             sign = -1.0 if impl == "stable" else 1.0
             near_e = exp_t.with_modes(Rounding.RND_CONV, Overflow.SAT)
             near_i = inv_t.with_modes(Rounding.RND_CONV, Overflow.SAT)
-            exp_tab = [_quantize_entry(near_e, math.exp(sign * p)) for p in exp_pts]
+            exp_tab = [_quantize_entry(near_e, _exp(sign * p)) for p in exp_pts]
             inv_tab = [_quantize_entry(near_i, 1.0 / p if p else math.inf) for p in inv_pts]
         else:
             sign = -1.0 if impl == "stable" else 1.0

@@ -29,3 +29,24 @@ def test_random_models_rtl_equals_golden():
     refused = [msg for o, msg in outcomes if o == "refused"]
     assert len(outcomes) == EXAMPLES
     assert len(ok) >= EXAMPLES * 3 // 4, refused  # most random cases are valid designs, and they all pass
+
+
+#: cases the long fuzzer runs found (benchmarks/fuzz_rtl.py), kept as regression tests
+REGRESSIONS = {
+    # a 'latency' softmax over a wide input: e^x beyond a double and beyond int64 while building the table
+    "softmax_latency_wide_input": (2, [("fc", 4), ("HardSigmoid", {}), ("Softmax", {})],
+                                   {"Model": {"Precision": "fixed<18,11>", "AdderLevelsPerStage": 3,
+                                              "TableMode": "fitted"},
+                                    "LayerType": {"Softmax": {"implementation": "latency"}},
+                                    "LayerName": {"fc0": {"Precision": {"result": "ufixed<5,7,TRN_ZERO,SAT_SYM>",
+                                                                        "accum": "fixed<17,0>"}, "ReuseFactor": 39},
+                                                  "input": {"Precision": {"result": "ufixed<13,2>"}}}}, 276),
+    # 2-bit QONNX with HALF_UP: the RND_INF increment that Verilator 5.006 misread
+    "qonnx_2b_half_up": ("qonnx", [6, 6, 3], 2, "HALF_UP", False, 12, 4931),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_fuzzer_findings_stay_fixed(name, tmp_path):
+    outcome, _ = random_models.check(REGRESSIONS[name], tmp_path)
+    assert outcome == "ok"
