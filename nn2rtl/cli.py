@@ -56,7 +56,7 @@ def _print_sim(design, r):
     print(f"simulated {r.vectors} vectors in Verilator ({r.engine}): {r.back_to_back_cycles} input spacings "
           f"measured back to back, then idle gaps, then {r.stall_cycles} cycles of output stall")
     print(f"build {build}, run {r.run_seconds:.2f} s for {r.cycles} cycles: {r.inferences_per_second:,.0f} "
-          f"inferences/s (harness start-up, idle and stall cycles included)")
+          f"inferences/s (simulator start-up, idle and stall cycles included)")
     print(f"latency: measured {r.latency_min}"
           + (f"..{r.latency_max}" if r.latency_max != r.latency_min else "")
           + f" cycles, stated {r.stated_latency}: {'OK' if r.latency_ok else 'MISMATCH'}")
