@@ -1,4 +1,4 @@
-"""The verdict of a simulation, shared by the C++ harness (:mod:`sim.bulk`) and the cocotb testbench.
+"""The verdict of a simulation, shared by the C++ harness (:mod:`sim.runner`) and the cocotb testbench.
 
 Both engines record the same events (when each input was taken and each result delivered, counted in enabled
 cycles; the results' raw values; protocol counters), and :func:`summarize` turns them into a :class:`SimResult`
