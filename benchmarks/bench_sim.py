@@ -35,19 +35,11 @@ def hls4ml_worker(model, x_path, out_path, prj):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     t0 = time.perf_counter()
     import hls4ml
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
-    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
-    from qonnx.util.cleanup import cleanup_model
+    from crosscheck_hls4ml import hls4ml_model
     t_import = time.perf_counter() - t0
     x = np.load(x_path)
     t0 = time.perf_counter()
-    m = cleanup_model(ModelWrapper(str(model)))
-    m = cleanup_model(m.transform(ConvertToChannelsLastAndClean()).transform(GemmToMatMul()))
-    cfg = hls4ml.utils.config_from_onnx_model(m, granularity="model", backend="Vivado",
-                                               default_precision="fixed<16,6>")
-    hm = hls4ml.converters.convert_from_onnx_model(m, output_dir=str(prj), backend="Vivado",
-                                                   io_type="io_parallel", hls_config=cfg)
+    hm = hls4ml_model(model, "fixed<16,6>", prj)
     t_convert = time.perf_counter() - t0
     t0 = time.perf_counter()
     hm.compile()

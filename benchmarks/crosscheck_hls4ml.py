@@ -50,7 +50,9 @@ def variant(name, workdir):
     return out
 
 
-def hls4ml_predict(onnx_path, precision, x, workdir):
+def hls4ml_model(onnx_path, precision, workdir):
+    """hls4ml's model of ``onnx_path`` (not compiled): qonnx clean-up as hls4ml's documentation prescribes, the
+    Vivado backend, io_parallel, granularity 'model'."""
     import hls4ml
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -60,8 +62,12 @@ def hls4ml_predict(onnx_path, precision, x, workdir):
     m = cleanup_model(m.transform(ConvertToChannelsLastAndClean()).transform(GemmToMatMul()))
     cfg = hls4ml.utils.config_from_onnx_model(m, granularity="model", backend="Vivado",
                                                default_precision=precision)
-    hm = hls4ml.converters.convert_from_onnx_model(m, output_dir=str(workdir), backend="Vivado",
-                                                   io_type="io_parallel", hls_config=cfg)
+    return hls4ml.converters.convert_from_onnx_model(m, output_dir=str(workdir), backend="Vivado",
+                                                     io_type="io_parallel", hls_config=cfg)
+
+
+def hls4ml_predict(onnx_path, precision, x, workdir):
+    hm = hls4ml_model(onnx_path, precision, workdir)
     hm.compile()
     return np.asarray(hm.predict(np.ascontiguousarray(x, dtype=np.float64)))
 

@@ -21,6 +21,7 @@ so wide types never overflow silently.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -263,14 +264,19 @@ class FixedType:
                 half = 1 << (self.width - 1)
                 return ((r + half) & ((1 << self.width) - 1)) - half
             return r & ((1 << self.width) - 1)
-        if self.overflow is Overflow.SAT:
-            return np.where(r > hi, hi, np.where(r < lo, lo, r))
+        if self.overflow not in (Overflow.SAT, Overflow.SAT_ZERO, Overflow.SAT_SYM):
+            raise AssertionError(self.overflow)
+        low = lo + 1 if self.overflow is Overflow.SAT_SYM and self.signed else lo
+        r = np.asarray(r)
+        if r.dtype == object:  # Python ints beyond int64 (a huge float quantised): np.where would convert them
+            if self.overflow is Overflow.SAT_ZERO:
+                f = lambda v: 0 if v > hi or v < lo else v  # noqa: E731
+            else:
+                f = lambda v: hi if v > hi else low if v < low else v  # noqa: E731
+            return np.vectorize(f, otypes=[object])(r) if r.size else r
         if self.overflow is Overflow.SAT_ZERO:
             return np.where((r > hi) | (r < lo), 0, r)
-        if self.overflow is Overflow.SAT_SYM:
-            low = lo + 1 if self.signed else lo
-            return np.where(r > hi, hi, np.where(r < low, low, r))
-        raise AssertionError(self.overflow)
+        return np.where(r > hi, hi, np.where(r < low, low, r))
 
     def _finish(self, r):
         r = self._saturate(r)
@@ -308,9 +314,15 @@ class FixedType:
         x = np.asarray(values, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise ValueError("cannot quantize NaN or infinite values")
-        y = np.ldexp(x, self.frac)  # exact (power-of-two scaling) unless it under- or overflows
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"values too large for {self}")
+        with np.errstate(over="ignore"):
+            y = np.ldexp(x, self.frac)  # exact (power-of-two scaling) unless it under- or overflows
+        if not np.all(np.isfinite(y)):  # beyond a double once scaled: exact Python integers (far out of range)
+            scale = Fraction(2) ** self.frac
+            exact = [Fraction(v) * scale for v in x.flat]
+            fl_int = np.array([math.floor(e) for e in exact], dtype=object).reshape(x.shape)
+            rem = np.array([float(e - math.floor(e)) for e in exact]).reshape(x.shape)
+            up = _round_up((fl_int & 1) == 1, np.sign(rem - 0.5), rem != 0, x < 0, self.rounding)
+            return self._finish(fl_int + np.asarray(up).astype(np.int64))
         fl = np.floor(y)
         rem = y - fl  # exact: y and fl are close floats
         big = np.abs(fl).max(initial=0) >= 2.0 ** MAX_INT64_BITS or self.width > MAX_INT64_BITS
@@ -320,6 +332,18 @@ class FixedType:
             fl_int = fl.astype(np.int64)
         up = _round_up((fl_int & 1) == 1, np.sign(rem - 0.5), rem != 0, x < 0, self.rounding)
         return self._finish(fl_int + np.asarray(up).astype(np.int64))
+
+    def out_of_range(self, values):
+        """How many of the float ``values`` lie outside this type's range (they wrap or saturate when quantised),
+        and the largest magnitude among them.
+
+        >>> FixedType.parse("fixed<8,2>").out_of_range([1.5, -2.0, 2.0, -3.25])
+        (2, 3.25)
+        """
+        v = np.asarray(values, dtype=np.float64)
+        lo, hi = float(self.to_fraction(self.min_raw)), float(self.to_fraction(self.max_raw) + self.lsb)
+        bad = (v < lo) | (v >= hi)
+        return int(bad.sum()), float(np.abs(v[bad]).max()) if bad.any() else 0.0
 
     def dequantize(self, raw):
         """Raw values to float64 (exact while the raw value has at most 53 significant bits)."""

@@ -29,12 +29,30 @@ def report(name, outcomes):
     print(f"\n{name}: {len(outcomes)} inputs, {counts}")
 
 
+def torch_export():
+    """A real torch.onnx.export (TorchScript exporter) of a small MLP with Flatten and Dropout."""
+    import io
+    import warnings
+
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+                              torch.nn.Linear(3, 2)).eval()
+    f = io.BytesIO()
+    with warnings.catch_warnings():  # the exporter's own deprecation notices are not ours to fail on
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(2, 4),), f, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}}, dynamo=False)
+    return f.getvalue()
+
+
 def seeds():
-    """The bundled example and test models of each family: PyTorch and Keras layouts, tables and softmax, QONNX,
-    Brevitas-style and QDQ quantisation."""
+    """The bundled example, a real torch.onnx export, and test models of each family: PyTorch and Keras layouts,
+    tables and softmax, QONNX, Brevitas-style and QDQ quantisation (built with onnx.helper in their exporters'
+    shape)."""
     from helpers import qmodels
     root = Path(__file__).resolve().parent.parent
-    return [(root / "examples" / "jet_mlp.onnx").read_bytes(),
+    return [(root / "examples" / "jet_mlp.onnx").read_bytes(), torch_export(),
             models.torch_mlp([4, 3, 2], seed=1).SerializeToString(),
             models.keras_mlp([3, 4, 2], seed=2).SerializeToString(),
             models.chain(4, [("fc", 3), ("Sigmoid", {}), ("fc", 2), ("Softmax", {})], seed=3).SerializeToString(),

@@ -12,8 +12,6 @@ Each op implements
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 __all__ = ["Cost", "Op", "REGISTRY", "register", "get_op"]
 
 
@@ -70,14 +68,4 @@ def warn(node, message):
     node.attrs.setdefault("warnings", []).append(f"layer {node.label}: {message}")
 
 
-def out_of_range(t, values):
-    """How many of the float ``values`` lie outside type ``t``'s range (they wrap or saturate when quantised),
-    and the largest magnitude among them."""
-    v = np.asarray(values, dtype=np.float64)
-    lo, hi = float(t.to_fraction(t.min_raw)), float(t.to_fraction(t.max_raw)) + float(t.lsb)
-    bad = (v < lo) | (v >= hi)
-    return int(bad.sum()), float(np.abs(v[bad]).max()) if bad.any() else 0.0
-
-
 from . import activation, dense, quant, softmax  # noqa: E402,F401  (registration)
-

@@ -11,7 +11,7 @@ from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 from ..config import AUTO
 from ..errors import ConfigError
 from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, exact_type, quantize_params
-from . import Cost, Op, out_of_range, register, warn
+from . import Cost, Op, register, warn
 from .quant import cap_auto, chosen
 
 #: Batch rows processed at once by the golden model (bounds memory: rows * n_in * n_out integers).
@@ -21,7 +21,7 @@ _CHUNK = 512
 def _warn_range(node, what, t, values):
     """Weights beyond the weight type's range wrap (saturate, with SAT) silently in hls4ml: say so, with the
     integer bits that would hold them."""
-    count, big = out_of_range(t, values)
+    count, big = t.out_of_range(values)
     if count:
         need = math.floor(math.log2(big)) + 1 + int(t.signed)
         key = "weight" if what == "weights" else "bias"
@@ -120,8 +120,8 @@ class Dense(Op):
         products = int(w.shape[0] * w.shape[1])
         reuse = min(lc.reuse_factor, products)
         if reuse < lc.reuse_factor:  # as hls4ml, which picks a valid reuse factor: more rounds would only idle
-            node.attrs["warnings"] = [f"layer {node.label}: ReuseFactor {lc.reuse_factor} exceeds its {products} "
-                                      f"products; {products} used (one multiplier, II {products})"]
+            warn(node, f"ReuseFactor {lc.reuse_factor} exceeds its {products} products; {products} used (one "
+                       f"multiplier, II {products})")
         node.attrs["reuse_factor"] = reuse
         node.attrs["strategy"] = lc.strategy.value
         node.attrs["levels_per_stage"] = lc.levels_per_stage

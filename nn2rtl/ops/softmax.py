@@ -17,7 +17,6 @@ fits the types to the data: ``d`` saturates at the point where ``exp(-d)`` falls
 """
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -55,10 +54,7 @@ def _centre(t, i, k):
 def _quantize_entry(t, v):
     if math.isinf(v) or math.isnan(v):  # ap_fixed from +-inf saturates (or wraps to the extreme code)
         return t.max_raw if v > 0 else t.min_raw
-    if abs(v) >= 2.0 ** (t.integer + 2):  # far outside the type (exp of a wide input): exact integers, then the
-        raw = math.floor(Fraction(v) * Fraction(2) ** t.frac)  # type's overflow mode; no int64 to overflow
-        return int(t._saturate(np.array([raw], dtype=object))[0])
-    return int(t.quantize(v))
+    return int(t.quantize(v))  # exact also far outside the type (e^x of a wide input)
 
 
 def _exp(x):

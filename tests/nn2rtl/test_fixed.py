@@ -165,3 +165,14 @@ def test_sat_sym_never_produces_min_code():
 def test_quantize_rejects_nan():
     with pytest.raises(ValueError, match="NaN"):
         FixedType(8, 4).quantize([float("nan")])
+
+
+@pytest.mark.parametrize("spec", ["fixed<18,8,RND_CONV,SAT>", "fixed<18,8,RND,SAT_SYM>", "fixed<12,3,TRN,SAT_ZERO>",
+                                  "fixed<18,8>", "ufixed<8,2,RND_INF,SAT>", "fixed<70,10,RND,SAT>", "fixed<9,-3>"])
+def test_quantize_far_beyond_a_double_once_scaled_is_exact(spec):
+    """Values such as e^700 (a softmax exp table over a wide input) overflow float64 when scaled by 2^frac; they are
+    converted exactly (Python integers), as ap_fixed does, instead of failing (found by the RTL fuzzer)."""
+    t = FixedType.parse(spec)
+    xs = [1e300, -1e300, 1.7e308, 2.0 ** 900 + 2.0 ** 860, 0.75]
+    got = t.quantize(np.array(xs))
+    assert [int(g) for g in got] == [ref_convert(Fraction(x), t) for x in xs]

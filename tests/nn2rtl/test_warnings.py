@@ -46,3 +46,12 @@ def test_weights_beyond_the_weight_type_are_warned_in_convert_output_and_design_
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
     assert any("weights lie outside fixed<8,2>" in ln and "wrap, as in hls4ml" in ln for ln in lines), r.stderr
     assert json.loads((out / "design.json").read_text())["warnings"] == [ln[len("warning: "):] for ln in lines]
+
+
+def test_every_warning_of_a_layer_is_kept(tmp_path):
+    """A layer with weights beyond their type and a reuse factor beyond its products reports both (the second used
+    to replace the first)."""
+    path = models.save(models.torch_mlp([4, 3], seed=1, scale=2.0), tmp_path / "m.onnx")
+    d = nn2rtl.convert(path, precision="fixed<8,2>", reuse=100)
+    ws = d.warnings()
+    assert any("weights lie outside fixed<8,2>" in w for w in ws) and any("ReuseFactor 100 exceeds" in w for w in ws)
