@@ -78,6 +78,9 @@ class Design:
             r, c = np.argwhere(bad)[0]
             raise ConfigError(f"input array holds {int(bad.sum())} NaN or infinite values (first: row {r}, "
                               f"feature {c}); fixed point has no such values")
+        if "input_quantizer" in self.graph.meta:  # the model's own first quantiser, applied exactly
+            from .passes import input_codes
+            return input_codes(self.graph.meta, rows)
         try:
             return self.input.type.quantize(rows)
         except ValueError as e:
@@ -340,7 +343,7 @@ def _dec_array(d):
 def graph_to_json(g: Graph, top, source):
     return {
         "format": "nn2rtl-graph-1", "top": top, "source": source, "name": g.name,
-        "inputs": g.inputs, "outputs": g.outputs,
+        "inputs": g.inputs, "outputs": g.outputs, "meta": g.meta,
         "tensors": [{"name": t.name, "shape": list(t.shape), "type": str(t.type)} for t in g.tensors.values()],
         "nodes": [{"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": n.attrs,
                    "params": {k: _enc_array(v) for k, v in n.params.items()},
@@ -355,7 +358,8 @@ def graph_from_json(d):
     nodes = [Node(n["name"], n["op"], n["inputs"], n["outputs"], n["attrs"],
                   {k: _dec_array(v) for k, v in n["params"].items()},
                   {k: FixedType.parse(v) for k, v in n["types"].items()}) for n in d["nodes"]]
-    return Graph(d["name"], d["inputs"], d["outputs"], nodes, tensors).verify(typed=True), d["top"], d["source"]
+    return (Graph(d["name"], d["inputs"], d["outputs"], nodes, tensors, d.get("meta")).verify(typed=True), d["top"],
+            d["source"])
 
 
 

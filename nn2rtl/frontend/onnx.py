@@ -79,8 +79,24 @@ def load_model(path):
         raise ModelError(f"model {str(path)!r} is not a valid ONNX file: it holds no graph")
     _check_names(model, path)
     _load_external(model, os.path.dirname(os.path.abspath(path)), path)
+    _add_custom_imports(model)
     _check(model, path)
     return model
+
+
+def _add_custom_imports(model):
+    """Import version 1 of every custom operator domain the nodes use but the model does not import.
+
+    QONNX exporters (Brevitas, the QKeras converter, FINN) write ``Quant``/``BipolarQuant``/``Trunc`` in their own
+    domains and often import no opset for them; the QONNX executor, FINN and hls4ml read such a node as version 1
+    of its domain. ``onnx.checker`` refuses the file instead, so the import is added (in memory) before the check;
+    everything else the checker finds is still refused.
+    """
+    imported = {imp.domain for imp in model.opset_import}
+    used = sorted({n.domain for n in model.graph.node if n.domain not in ("", "ai.onnx")} - imported)
+    for domain in used:
+        imp = model.opset_import.add()
+        imp.domain, imp.version = domain, 1
 
 
 def _tensor_array(t):
@@ -351,7 +367,7 @@ class _Importer:
                 for i in live:
                     if i not in self.features:
                         raise ModelError(f"node '{src}' ({op}) reads '{i}', which is not produced before it")
-                    if i in self.pending_q and kind != "DequantizeLinear":
+                    if i in self.pending_q and kind not in ("DequantizeLinear", "Clip"):
                         raise _Refuse(f"reads the integer output of QuantizeLinear '{i}'; only QuantizeLinear -> "
                                       f"DequantizeLinear pairs (the QDQ format) are supported, not QOperator ops "
                                       f"(re-export with QuantFormat.QDQ)")
@@ -706,6 +722,9 @@ class _Importer:
         self.emit("PRelu", live[:1], node.output[:1], fin, params={"slope": slope.copy()})
 
     def op_Clip(self, node, a, live):
+        if live and live[0] in self.pending_q:
+            self.clip_codes(node, live)
+            return
         if self.opset < 11:
             lo, hi = a.get("min"), a.get("max")
         else:
@@ -760,22 +779,66 @@ class _Importer:
         if bits != int(bits) or bits < 1:
             raise _Refuse(f"bit width {bits:g} is not a positive integer")
         bits = int(bits)
-        if bits == 1 and signed:
-            raise _Refuse("a 1-bit signed (bipolar) activation; binary activations are not supported")
-        if rounding not in _QONNX_ROUNDING:
-            raise _Refuse(f"rounding mode {rounding!r} has no ap_fixed equivalent (supported: "
-                          f"{', '.join(_QONNX_ROUNDING)})")
-        frac = self._grid(scale, "the activation")
+        if rounding not in _QONNX_NUMPY_ROUNDING:
+            raise _Refuse(f"unknown rounding mode {rounding!r} (QONNX defines {', '.join(_QONNX_NUMPY_ROUNDING)})")
         z = np.unique(zp.reshape(-1))
         if z.size != 1 or z[0] != int(z[0]):
             raise _Refuse("the zero point must be one integer")
         z = int(z[0])
+        s = self._activation_scale(scale)
+        if bits == 1 and signed:  # QONNX defines a 1-bit signed Quant as bipolar: y / s + z >= 0 ? 1 : -1
+            self.threshold_node(live, node.output[0], s, z, -1, 1, "ROUND", bipolar=True)
+            return
         lo = -(2 ** (bits - 1)) + (1 if narrow else 0) if signed else 0
         hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1 - (1 if narrow else 0)
-        self.quantize_node(live, node.output[0], frac, lo - z, hi - z, _QONNX_ROUNDING[rounding])
+        e = _pow2_exponent(s)
+        if e is not None and rounding in _QONNX_ROUNDING:  # a requantisation on a power-of-two grid
+            self.quantize_node(live, node.output[0], -e, lo - z, hi - z, _QONNX_ROUNDING[rounding])
+        else:  # any scale (or a rounding ap_fixed lacks): thresholds, and the odd factor of the scale moved on
+            self.threshold_node(live, node.output[0], s, z, lo, hi, rounding)
 
     def op_BipolarQuant(self, node, a, live):
-        raise _Refuse("a bipolar (binary) activation; binary activations are not supported")
+        if node.input[0] not in live or any(i in live for i in node.input[1:]):
+            raise _Refuse("the scale must be a constant")
+        s = self._activation_scale(np.asarray(self.consts[node.input[1]], dtype=np.float64))
+        self.threshold_node(live, node.output[0], s, 0, -1, 1, "ROUND", bipolar=True)
+
+    def _activation_scale(self, scale):
+        s = np.unique(np.asarray(scale, dtype=np.float64).reshape(-1))
+        if s.size != 1:
+            raise _Refuse(f"the activation has {s.size} different scales (per-channel quantisation of an "
+                          f"activation); one scale per activation tensor is supported")
+        if not (np.isfinite(s[0]) and s[0] > 0):
+            raise _Refuse(f"the activation scale is {s[0]:g}; a quantiser's scale must be a positive finite number")
+        return float(s[0])
+
+    def threshold_node(self, live, out, s, z, lo, hi, rounding, bipolar=False, move=True):
+        """``q = clip(round(y / s + z), lo, hi) - z`` for any positive scale ``s``: a ``Threshold`` node giving the
+        code on the grid ``2**-frac`` (``s = m * 2**-frac``, ``m`` odd), then ``* m`` as a scale of its own that the
+        passes move forward into the next layer's scaling (nothing when ``m`` is 1)."""
+        from fractions import Fraction
+        f = Fraction(s)
+        num, den = f.numerator, f.denominator  # den is a power of two (s is a binary float)
+        tz = (num & -num).bit_length() - 1
+        m, frac = num >> tz, den.bit_length() - 1 - tz
+        attrs = {"scale": s, "zero_point": int(z), "lo": int(lo), "hi": int(hi), "rounding": rounding,
+                 "bipolar": bool(bipolar), "frac": int(frac), "pre": [], "absorbed": []}
+        self.quantized = True
+        fin = self.features[live[0]]
+        if m == 1 or not move:
+            self.emit("Threshold", live[:1], [out], fin, attrs=attrs)
+            return m
+        mid = self.fresh_tensor(out + "_code")
+        self.emit("Threshold", live[:1], [mid], fin, attrs=attrs)
+        self.scale_node(mid, out, m)
+        return m
+
+    def scale_node(self, src, out, m):
+        """``* m`` (an odd integer): the part of a quantiser's scale that is not a power of two."""
+        fin = self.features[src]
+        n = int(np.prod(fin, dtype=np.int64))
+        self.emit("ScaleShift", [src], [out], fin, attrs={"from": "scale", "moved_scale": True, "folded_scale": True},
+                  params={"scale": np.full(n, float(m))}, types={"scale": exact_type([float(m)])})
 
     def op_Trunc(self, node, a, live):
         if any(i in live for i in node.input[1:]):
@@ -819,11 +882,16 @@ class _Importer:
         z = np.unique(np.asarray(zp, dtype=np.float64).reshape(-1))
         if z.size != 1:
             raise _Refuse("per-channel zero points on an activation")
-        frac = self._grid(scale, "the activation")
+        s = self._activation_scale(scale)
         qlo, qhi = _INT_RANGES[name]
         z = int(z[0])
-        self.quantize_node(live, node.output[0], frac, qlo - z, qhi - z, Rounding.RND_CONV)
-        self.pending_q[node.output[0]] = (float(np.asarray(scale).reshape(-1)[0]), z)
+        e = _pow2_exponent(s)
+        if e is not None:
+            self.quantize_node(live, node.output[0], -e, qlo - z, qhi - z, Rounding.RND_CONV)
+            m = 1
+        else:  # ONNX rounds half to even and saturates: a QONNX ROUND quantiser on the type's range
+            m = self.threshold_node(live, node.output[0], s, z, qlo, qhi, "ROUND", move=False)
+        self.pending_q[node.output[0]] = (s, z, len(self.nodes) - 1, m)
 
     def op_DequantizeLinear(self, node, a, live):
         x = live[0]
@@ -832,9 +900,46 @@ class _Importer:
         scale = np.unique(np.asarray(self.const(node.input[1], "the scale"), dtype=np.float64).reshape(-1))
         zp = (np.unique(np.asarray(self.consts[node.input[2]], dtype=np.float64).reshape(-1))
               if len(node.input) > 2 and node.input[2] else np.zeros(1))
-        if scale.size != 1 or zp.size != 1 or (float(scale[0]), int(zp[0])) != self.pending_q[x]:
+        s, z, _, m = self.pending_q[x]
+        if scale.size != 1 or zp.size != 1 or (float(scale[0]), int(zp[0])) != (s, z):
             raise _Refuse("its scale or zero point differs from its QuantizeLinear's")
+        if m == 1:
+            self.emit("Identity", [x], node.output[:1], self.features[x])
+        else:
+            self.scale_node(x, node.output[0], m)
+
+    def clip_codes(self, node, live):
+        """``QuantizeLinear -> Clip -> DequantizeLinear`` (Brevitas QCDQ: fewer bits than the integer type): the
+        clip narrows the quantiser's integer range."""
+        x = live[0]
+        s, z, index, m = self.pending_q[x]
+        if self.opset < 11:
+            bounds = [None if _attrs(node).get(k) is None else np.array([_attrs(node)[k]]) for k in ("min", "max")]
+        else:
+            bounds = [np.asarray(self.const(node.input[k], "the clip bounds")).reshape(-1)
+                      if len(node.input) > k and node.input[k] else None for k in (1, 2)]
+        q = self.nodes[index]
+        if q.outputs != [x] or any(x in n.inputs for n in self.nodes):
+            raise _Refuse("clips a quantised integer that is also used elsewhere")
+        for k, b in enumerate(bounds):
+            if b is None:
+                continue
+            if b.size != 1 or float(b[0]) != int(b[0]):
+                raise _Refuse("clip bounds of a quantised integer must be single integers")
+            v = int(b[0])
+            if q.op == "Quantize":  # its bounds are codes (q - z)
+                key = ("lo", "hi")[k]
+                cur = q.attrs[key]
+                q.attrs[key] = (max if k == 0 else min)(v - z, cur) if cur is not None else v - z
+            else:
+                key = ("lo", "hi")[k]
+                q.attrs[key] = (max if k == 0 else min)(v, q.attrs[key])
+        if q.op == "Threshold" and q.attrs["lo"] > q.attrs["hi"] or (
+                q.op == "Quantize" and q.attrs["lo"] is not None and q.attrs["hi"] is not None
+                and q.attrs["lo"] > q.attrs["hi"]):
+            raise _Refuse("the clip bounds leave no integer")
         self.emit("Identity", [x], node.output[:1], self.features[x])
+        self.pending_q[node.output[0]] = self.pending_q[x]
 
 
 def _odd_column_factors(w):
@@ -866,6 +971,7 @@ def inspect_onnx(source):
     """ONNX file (or ``ModelProto``) -> (rows, graph or None, problems): one row per ONNX node ``(name, op,
     output shape, status)``, the float graph when every node translates, and the untranslatable nodes."""
     model = load_model(source) if not hasattr(source, "graph") else source
+    _add_custom_imports(model)
     _check_opset(model)
     imp = _Importer(model).run()
     graph = None if imp.problems else imp.graph()
@@ -883,6 +989,7 @@ def import_onnx(source):
     """ONNX file path (or a loaded ``ModelProto``) -> float :class:`Graph`. Names every untranslatable node at once
     in one :class:`UnsupportedOpError`."""
     model = load_model(source) if not hasattr(source, "graph") else source
+    _add_custom_imports(model)
     _check_opset(model)
     imp = _Importer(model).run()
     if imp.problems:

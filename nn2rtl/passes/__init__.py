@@ -12,7 +12,8 @@ from ..errors import ModelError, UnsupportedOpError
 from ..fixed import FixedType, Overflow, exact_type, range_type
 from ..ops import REGISTRY
 
-__all__ = ["drop_noops", "fuse_scale_shift", "fuse_quantize", "lower", "quantize", "check_limits", "NOOPS"]
+__all__ = ["drop_noops", "move_scales", "fuse_thresholds", "fuse_scale_shift", "fuse_quantize", "lower", "quantize",
+           "check_limits", "NOOPS"]
 
 #: Ops that do not change the data of a flat feature vector (row-major layout is preserved).
 NOOPS = ("Identity", "Flatten", "Reshape")
@@ -138,9 +139,129 @@ def fuse_scale_shift(graph):
     return g.verify()
 
 
+def _uniform_positive_scale(n):
+    """The one positive value of a scale-only ``ScaleShift`` whose elements all share it, else ``None``."""
+    if n.op != "ScaleShift" or "bias" in n.params or n.params.get("scale") is None:
+        return None
+    s = np.asarray(n.params["scale"], dtype=np.float64)
+    return float(s[0]) if s.size and s[0] > 0 and np.all(s == s[0]) else None
+
+
+def _merge_scale_shifts(first, second):
+    """Params and types of ``second(first(x))`` as one ``ScaleShift`` when float64 holds the merged constants
+    exactly (types kept exact where both were), else ``None``."""
+    merged = _merge_affine(first.params.get("scale"), first.params.get("bias"),
+                           second.params.get("scale"), second.params.get("bias"))
+    if merged is None:
+        return None
+    params = {k: v for k, v in zip(("scale", "bias"), merged) if v is not None}
+
+    def exact(nd, var):  # a constant of the model's exact grid, or none at all
+        return var in nd.types or nd.params.get(var) is None
+    types = {}
+    if "scale" in params and exact(first, "scale") and exact(second, "scale"):
+        types["scale"] = exact_type(params["scale"])
+    if "bias" in params and all(exact(nd, v) for nd in (first, second) for v in ("bias", "scale")):
+        types["bias"] = exact_type(params["bias"])
+    return params, types
+
+
+def move_scales(graph):
+    """Carry a quantiser's leftover scale forward to where it costs nothing extra.
+
+    A quantiser with a scale ``s = m * 2**-f`` (``m`` odd) gives codes on the grid ``2**-f`` followed by ``* m``
+    (a ``ScaleShift`` marked ``moved_scale``). Guarantees: such a scale moves past a ``Relu`` (``relu(x * m) =
+    relu(x) * m``, ``m > 0``) and past a ``Dense`` whose weights are the model's exact grid (``W(x * m) + b =
+    W(x) * m + b``: the sum runs on the codes, and the scale and the bias follow it), where it merges with the
+    next ``ScaleShift`` when float64 holds the product exactly. A ``Threshold`` then absorbs it
+    (:func:`fuse_thresholds`); otherwise it stays one constant multiplier per element. Values are unchanged.
+    """
+    g = graph.copy()
+    changed = True
+    while changed:
+        changed = False
+        for n in list(g.nodes):
+            m = _uniform_positive_scale(n) if n.attrs.get("moved_scale") else None
+            if m is None or not _single_use(g, n.outputs[0]):
+                continue
+            user = g.consumers(n.outputs[0])[0]
+            a, b = n.inputs[0], n.outputs[0]
+            if user.op == "Relu":
+                c = user.outputs[0]
+                user.inputs, user.outputs = [a], [b]
+                n.inputs, n.outputs = [b], [c]
+                i, j = g.nodes.index(n), g.nodes.index(user)
+                g.nodes[i], g.nodes[j] = user, n
+                changed = True
+                break
+            if user.op == "Dense" and "weight" in user.types:
+                c = user.outputs[0]
+                n_out = user.params["weight"].shape[1]
+                user.inputs, user.outputs = [a], [b]
+                g.tensors[b] = type(g.tensors[b])(b, g.tensors[c].shape)
+                n.inputs, n.outputs = [b], [c]
+                n.params = {"scale": np.full(n_out, m)}
+                n.types = {"scale": exact_type([m])}
+                if "bias" in user.params:
+                    n.params["bias"] = user.params.pop("bias")
+                    if "bias" in user.types:
+                        n.types["bias"] = user.types.pop("bias")
+                g.nodes.remove(n)
+                g.nodes.insert(g.nodes.index(user) + 1, n)
+                nxt = g.consumers(c)
+                if (len(nxt) == 1 and nxt[0].op == "ScaleShift" and c not in g.outputs
+                        and not (set(nxt[0].types) - {"scale", "bias"})):
+                    merged = _merge_scale_shifts(n, nxt[0])
+                    if merged is not None:
+                        n.params, n.types = merged
+                        n.attrs["merged"] = nxt[0].attrs.get("source_name", nxt[0].name)
+                        del g.tensors[c]
+                        n.outputs = list(nxt[0].outputs)
+                        g.nodes.remove(nxt[0])
+                changed = True
+                break
+    return g.verify()
+
+
+def fuse_thresholds(graph):
+    """Absorb the element-wise maps before a ``Threshold`` into its thresholds (FINN's streamlining).
+
+    Guarantees: a ``ScaleShift`` (batch normalisation, bias, moved scale), ``Relu`` or ``Clip`` whose only user is a
+    ``Threshold`` is removed and recorded in the threshold's ``pre`` maps, repeatedly, so a quantised layer ends in
+    its sum and the next quantiser's comparisons, with no multiplier in between. The thresholds are computed
+    exactly from the absorbed constants (:mod:`nn2rtl.ops.threshold`), so values are unchanged.
+    """
+    g = graph.copy()
+    for t in [n for n in g.nodes if n.op == "Threshold"]:
+        while True:
+            src = t.inputs[0]
+            p = g.producer(src)
+            if p is None or not _single_use(g, src):
+                break
+            if p.op == "ScaleShift":
+                key = 1 + max([q["key"] for q in t.attrs["pre"] if q["op"] == "affine"], default=-1)
+                pre = [{"op": "affine", "key": key}]
+                for var in ("scale", "bias"):
+                    if p.params.get(var) is not None:
+                        t.params[f"pre{key}_{var}"] = np.asarray(p.params[var], dtype=np.float64)
+            elif p.op == "Relu":
+                pre = [{"op": "max", "value": 0.0}]
+            elif p.op == "Clip":
+                pre = [{"op": k2, "value": float(p.attrs[k1])} for k1, k2 in (("min", "max"), ("max", "min"))
+                       if k1 in p.attrs]
+            else:
+                break
+            t.attrs["pre"] = pre + list(t.attrs["pre"])
+            t.attrs["absorbed"] = [p.label] + list(t.attrs.get("absorbed", []))
+            t.inputs = list(p.inputs)
+            g.nodes.remove(p)
+            del g.tensors[src]
+    return g.verify()
+
+
 def lower(graph):
     """All float clean-up passes, in order."""
-    return fuse_scale_shift(drop_noops(graph))
+    return fuse_scale_shift(fuse_thresholds(move_scales(drop_noops(graph))))
 
 
 def quantize(graph, config: Config):
@@ -161,8 +282,10 @@ def quantize(graph, config: Config):
     config.check_names(names, set(REGISTRY) | {"Input"})
     check_limits(g, config)
     quantized = bool(g.meta.get("quantized"))
+    edge = _edge_quantizer(g, config) if quantized else set()
     for t in g.inputs:
-        g.tensors[t].type = _input_type(g, t, config, quantized)
+        if t not in edge:
+            g.tensors[t].type = _input_type(g, t, config, quantized)
     for n in g.nodes:
         n.types["input"] = g.tensors[n.inputs[0]].type
         if n.op == "Identity":
@@ -233,6 +356,52 @@ def fuse_quantize(graph):
         for n in g.consumers(q.outputs[0]):
             n.types["input"] = fused
     return g.verify(typed=True)
+
+
+def _edge_quantizer(g, config):
+    """A model whose input goes straight into a ``Threshold`` (a quantiser with any scale, with whatever input
+    scaling it absorbed) quantises at the edge: ``predict`` and ``simulate`` apply it to the floats exactly
+    (thresholds on the float64 grid, recorded in ``graph.meta['input_quantizer']``) and the hardware takes the
+    codes, as FINN designs do. An input precision set in the configuration keeps the quantiser in hardware."""
+    from ..ops.threshold import float_thresholds
+    done = set()
+    for t in g.inputs:
+        users = g.consumers(t)
+        if (len(users) != 1 or users[0].op != "Threshold" or users[0].outputs[0] in g.outputs
+                or config.configured([t], "Input", "result")):
+            continue
+        q = users[0]
+        n = g.tensors[t].size
+        th, base, sign = float_thresholds(q.attrs, q.params, n)
+        step = 2 if q.attrs.get("bipolar") else 1
+        codes = []
+        for k in range(n):
+            c0 = sum(1 for v in th[k] if v == -np.inf)
+            c1 = sum(1 for v in th[k] if v != np.inf)
+            codes += [base[k] + sign[k] * step * c0, base[k] + sign[k] * step * c1]
+        rows, index = [], {}
+        for r in th:
+            index.setdefault(tuple(r), len(index))
+        rows = [list(r) for r in index]
+        g.meta["input_quantizer"] = {
+            "source": q.attrs.get("source_name", q.name), "absorbed": list(q.attrs.get("absorbed", [])),
+            "rows": [[float(v).hex() for v in r] for r in rows], "row": [index[tuple(r)] for r in th],
+            "base": [int(b) for b in base], "sign": [int(v) for v in sign], "step": step}
+        g.tensors[t].type = range_type(min(codes), max(codes), q.attrs.get("frac", 0))
+        _rename_uses(g, q.outputs[0], t)
+        del g.tensors[q.outputs[0]]
+        g.nodes.remove(q)
+        done.add(t)
+    return done
+
+
+def input_codes(meta, rows):
+    """The edge quantiser of :func:`_edge_quantizer` on float rows: raw input codes."""
+    from ..ops.threshold import count_codes
+    q = meta["input_quantizer"]
+    table = [[float.fromhex(v) for v in r] for r in q["rows"]]
+    th = np.array([table[i] for i in q["row"]], dtype=np.float64).reshape(len(q["row"]), -1)
+    return count_codes(np.asarray(rows, dtype=np.float64), th, q["base"], q["sign"], q["step"])
 
 
 def _input_type(g, t, config, quantized):

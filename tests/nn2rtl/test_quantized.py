@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from helpers import models, qmodels
+from helpers.exact_onnx import exact_compare
 from onnx import TensorProto, helper, numpy_helper
 
 import nn2rtl
@@ -132,32 +133,28 @@ def test_weight_scale_not_a_power_of_two_is_factored_out_exactly():
     np.testing.assert_array_equal(d.predict(x), want)
 
 
-def test_activation_scale_not_a_power_of_two_is_refused_with_the_reason(tmp_path):
+def test_activation_scale_not_a_power_of_two_is_exact():
+    """An output quantiser of scale 0.3: thresholds on the exact sum, then the odd factor of the scale."""
     m = _with_quant(0.25, act_scale=0.3)
-    with pytest.raises(UnsupportedOpError, match=r"'qout' \(qonnx.custom_op.general.Quant: the activation scale 0.3"
-                                                 r"\d* is not a power of two"):
-        import_onnx(m)
-    p = tmp_path / "m.onnx"
-    onnx.save(m, p)
-    assert main(["convert", str(p), "-o", str(tmp_path / "out")]) == 2
-    assert not (tmp_path / "out").exists()
+    d = nn2rtl.convert(m)
+    assert [n.op for n in d.graph.nodes] == ["Dense", "Threshold", "ScaleShift"]
+    x = _inputs(d, seed=5)
+    got, want = exact_compare(d, m, x)
+    assert (got == want).all()
 
 
 def test_every_unsupported_quantisation_is_named_at_once():
     b = qmodels._Builder(0)
-    x = b.quant("input", "ceil_in", 4, 0.25, rounding="CEIL")
-    s = b.const("bs", 1.0)
-    x = b.node("BipolarQuant", [x, s], "binary", domain=qmodels.QONNX)
-    x = b.node("Sin", [x], "sine")
-    y = b.quant(x, "per_channel", 4, np.array([0.5, 0.25, 0.5, 0.5], dtype=np.float32))
+    y = b.quant("input", "per_channel", 4, np.array([0.5, 0.25, 0.5, 0.5], dtype=np.float32))
+    x = b.node("Sin", [y], "sine")
+    x = b.quant(x, "zero_scale", 4, 0.0)
     b.nodes[-1].output[0] = "output"
-    del y
     m = qmodels._model(b.nodes, b.inits, 4, 4)
     with pytest.raises(UnsupportedOpError) as e:
         import_onnx(m)
     names = [n for n, _, _ in e.value.nodes]
-    assert names == ["ceil_in", "sine"]  # downstream nodes of a refused one are named only if unknown ops
-    assert "rounding mode 'CEIL' has no ap_fixed equivalent" in str(e.value)
+    assert names == ["per_channel", "sine"]  # downstream nodes of a refused one are named only if unknown ops
+    assert "2 different scales (per-channel quantisation of an activation)" in str(e.value)
 
 
 def test_per_channel_activation_scales_and_qoperator_ops_are_refused():

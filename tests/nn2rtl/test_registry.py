@@ -28,10 +28,14 @@ def _typed_node(op, reuse=1):
         shapes = (2,), (3,)
     else:  # an activation: quantized as the pass would (tables, constants)
         attrs = {"Clip": {"min": -1.0, "max": 1.0},
-                 "Quantize": {"frac": 2, "lo": -5, "hi": 6, "rounding": "RND_CONV", "shift": 1}}.get(op, {})
+                 "Quantize": {"frac": 2, "lo": -5, "hi": 6, "rounding": "RND_CONV", "shift": 1},
+                 "Threshold": {"scale": 0.3, "zero_point": 1, "lo": 0, "hi": 15, "rounding": "ROUND", "frac": 0,
+                               "pre": [{"op": "affine", "key": 0}, {"op": "max", "value": 0.0}]}}.get(op, {})
         params = {"PRelu": {"slope": np.array([0.25, -0.5, 0.125, 0.0])},
                   "ScaleShift": {"scale": np.array([0.75, -1.5, 3.0, 0.0]),
-                                 "bias": np.array([0.5, -0.25, 0.0, 1.0])}}.get(op, {})
+                                 "bias": np.array([0.5, -0.25, 0.0, 1.0])},
+                  "Threshold": {"pre0_scale": np.array([0.75, -1.5, 3.0, 0.0]),
+                                "pre0_bias": np.array([0.5, -0.25, 0.0, 1.0])}}.get(op, {})
         node = Node("n", op, ["x"], ["y"], attrs, params, {"input": t})
         g = Graph("g", ["x"], ["y"], [node], {"x": Tensor("x", (4,), t), "y": Tensor("y", (4,))})
         REGISTRY[op].quantize(node, g, Config.from_dict({"Model": {"Precision": "fixed<10,4>"}}).layer(["n"], op))
