@@ -9,8 +9,9 @@ stage; :func:`threshold_latency` is the schedule the cost model reads.
 Ports as :mod:`rtl_lib.activation`: ``i``/``i_valid``, ``o``/``o_valid``, ``en`` (clock enable).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["MultiThreshold", "threshold_latency", "search_bits"]
@@ -92,11 +93,17 @@ class MultiThreshold(wiring.Component):
                 for b in bits:
                     # candidates for T[c + 2**b - 1], c holding only bits above b
                     cands = [t[(h << (b + 1)) + (1 << b) - 1] for h in range(1 << (self.bits - 1 - b))]
-                    if len(cands) == 1:
+                    if len(set(cands)) == 1:
                         thr = Const(cands[0], cmp_shape)
-                    else:
-                        thr = Array(Const(v, cmp_shape) for v in cands)[c >> (b + 1)]
-                    c = Cat(c[:b], (xs[k] >= thr), c[b + 1:])[:self.bits]
+                    else:  # a small constant table read combinationally (LUTs; one $mem cell, fast to build)
+                        rom = Memory(shape=cmp_shape, depth=len(cands), init=cands)
+                        m.submodules[f"t{k}_b{b}"] = rom
+                        port = rom.read_port(domain="comb")
+                        m.d.comb += port.addr.eq(c >> (b + 1))
+                        thr = port.data
+                    bit = Signal(name=f"e{k}_b{b}")  # a named wire: later steps index by it (no copied logic)
+                    m.d.comb += bit.eq(xs[k] >= thr)
+                    c = Cat(c[:b], bit, c[b + 1:])[:self.bits]
                 cs[k] = c
             if s < len(stages) - 1:  # a pipeline register between stages
                 for k in range(self.n):

@@ -48,10 +48,10 @@ ACTIVATIONS = {
 #: Domains whose ``Quant``, ``BipolarQuant`` and ``Trunc`` follow QONNX's definitions.
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "qonnx")
 #: Ops translated on activations (any standard op whose inputs are all constants is folded as well).
-SUPPORTED_OPS = tuple(sorted(("Add", "BatchNormalization", "Cast", "Clip", "Constant", "DequantizeLinear", "Div",
-                              "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "Mul", "PRelu", "Quant",
-                              "QuantizeLinear", "Reshape", "Shape", "Size", "Softmax", "Squeeze", "Sub", "Transpose",
-                              "Trunc", "Unsqueeze") + tuple(ACTIVATIONS)))
+SUPPORTED_OPS = tuple(sorted(("Add", "BatchNormalization", "BipolarQuant", "Cast", "Clip", "Constant",
+                              "DequantizeLinear", "Div", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "Mul",
+                              "PRelu", "Quant", "QuantizeLinear", "Reshape", "Shape", "Size", "Softmax", "Squeeze",
+                              "Sub", "Transpose", "Trunc", "Unsqueeze") + tuple(ACTIVATIONS)))
 
 
 def load_model(path):
@@ -568,11 +568,18 @@ class _Importer:
         full = (None,) + tuple(fin)
         if perm[0] != 0:
             raise _Refuse(f"perm {perm} moves the batch dimension")
+        if sorted(perm) != list(range(rank)):
+            raise ModelError(f"node '{self.meta['source_name']}' (Transpose): perm {perm} is not a permutation of "
+                             f"the {rank} axes")
         order = [p for p in perm[1:] if full[p] != 1]
-        if order != sorted(order):
-            raise _Refuse(f"perm {perm} reorders the data of [N, {', '.join(map(str, fin))}] (only transposes "
-                          f"that move size-1 axes are supported)")
-        self.relabel(node, live, tuple(full[p] for p in perm[1:]))
+        shape = tuple(full[p] for p in perm[1:])
+        if order == sorted(order):  # only size-1 axes move: the row-major data stays as it is
+            self.relabel(node, live, shape)
+            return
+        # the data moves: a permutation of the features (wiring), which the passes fold into the next layer
+        index = np.arange(int(np.prod(fin, dtype=np.int64))).reshape(fin).transpose([p - 1 for p in perm[1:]])
+        self.emit("Permute", live[:1], node.output[:1], shape, attrs={"perm": [int(p) for p in perm]},
+                  params={"index": index.reshape(-1).astype(np.int64)})
 
     def op_Gemm(self, node, a, live):
         if node.input[0] in self.consts or len(node.input) < 2:

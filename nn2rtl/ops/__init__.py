@@ -68,4 +68,4 @@ def warn(node, message):
     node.attrs.setdefault("warnings", []).append(f"layer {node.label}: {message}")
 
 
-from . import activation, dense, quant, softmax, threshold  # noqa: E402,F401  (registration)
+from . import activation, dense, permute, quant, softmax, threshold  # noqa: E402,F401  (registration)

@@ -109,13 +109,31 @@ def _round_div(n, d, mode):
     return q + (1 if n < 0 else 0)  # HALF_DOWN
 
 
-def _quant(x: Exact, scale, zp, lo, hi, mode, bipolar=False):
+def _margin(n, d, lo, hi, mode, bipolar):
+    """Per row, how close (in code units) any element's ``u = n / d`` lies to a boundary where the quantiser's
+    output steps (float32 arithmetic may land on either side of one that close)."""
+    u = np.vectorize(lambda v: v / d, otypes=[np.float64])(n)
+    if bipolar:
+        dist = np.abs(u)
+    else:
+        if mode in ("FLOOR", "CEIL", "DOWN", "UP"):
+            dist = np.abs(u - np.round(u))
+        else:
+            dist = np.abs(u - np.floor(u) - 0.5)
+        dist = np.where((u < lo - 1) | (u > hi + 1), np.inf, dist)
+    return dist.reshape(len(u), -1).min(axis=1)
+
+
+def _quant(x: Exact, scale, zp, lo, hi, mode, bipolar=False, margins=None):
     """clip(round(x / s + z), lo, hi) - z, times s, exactly."""
     s = Fraction(float(np.asarray(scale).reshape(-1)[0]))
     z = int(float(np.asarray(zp).reshape(-1)[0]))
     # x / s + z = (num * s.den + z * den * s.num) / (den * s.num)
     n = x.num * s.denominator + z * x.den * s.numerator
     d = x.den * s.numerator
+    if margins is not None:
+        m = _margin(n, d, lo, hi, mode, bipolar)
+        margins["row"] = np.minimum(margins.get("row", m), m)
     if bipolar:
         q = np.vectorize(lambda v: 1 if v >= 0 else -1, otypes=[object])(n)
     else:
@@ -150,8 +168,11 @@ def _attrs(node):
     return out
 
 
-def evaluate_exact(model, x):
-    """Exact outputs (an array of :class:`~fractions.Fraction`, batch first) of ``model`` on float inputs ``x``."""
+def evaluate_exact(model, x, margins=None):
+    """Exact outputs (an array of :class:`~fractions.Fraction`, batch first) of ``model`` on float inputs ``x``.
+
+    With a dict ``margins``, ``margins["row"]`` becomes, per row, the smallest distance (in code units) of any
+    activation quantiser's input from a rounding boundary: where float32 evaluation may decide differently."""
     from onnx.reference import ReferenceEvaluator
     from qonnx.custom_op.general.intquant import resolve_rounding_mode
     g = model.graph
@@ -208,14 +229,14 @@ def evaluate_exact(model, x):
             signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
             mode = a.get("rounding_mode", "ROUND").upper()
             lo, hi = _bits_range(b, signed, narrow)
-            live[out] = _quant(xs, s, z, lo, hi, mode, bipolar=(b == 1 and signed))
+            live[out] = _quant(xs, s, z, lo, hi, mode, bipolar=(b == 1 and signed), margins=margins)
         elif op == "BipolarQuant":
-            live[out] = _quant(xs, consts[node.input[1]], 0, -1, 1, "ROUND", bipolar=True)
+            live[out] = _quant(xs, consts[node.input[1]], 0, -1, 1, "ROUND", bipolar=True, margins=margins)
         elif op == "QuantizeLinear":
             s = consts[node.input[1]]
             zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
             lo, hi = _INT[_NP_INT[np.asarray(zp).dtype]]
-            q = _quant(xs, s, zp, lo, hi, "ROUND")  # = (q - z) * s
+            q = _quant(xs, s, zp, lo, hi, "ROUND", margins=margins)  # = (q - z) * s
             qint[out] = (q, int(np.asarray(zp).reshape(-1)[0]), float(np.asarray(s).reshape(-1)[0]))
         elif op == "Clip" and node.input[0] in qint:
             q, z, s = qint[node.input[0]]
