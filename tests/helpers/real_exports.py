@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["BREVITAS", "export", "ort_static", "qkeras_jet_tagger"]
+__all__ = ["BREVITAS", "MODELS", "export", "ort_static", "qkeras_jet_tagger", "model_path"]
 
 
 def _quiet():
@@ -248,3 +248,16 @@ def qkeras_jet_tagger(directory, seed=0):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="qonnx")
     onnx.save(model, path)
     return path
+
+
+#: every real-export model of the tests
+MODELS = sorted(BREVITAS) + ["ort_static_pt", "ort_static_pc", "qkeras_jet_tagger"]
+
+
+def model_path(directory, name):
+    """Path of model ``name`` of :data:`MODELS` in ``directory`` (exported on first use)."""
+    if name.startswith("ort_static"):
+        return ort_static(str(directory), per_channel=name.endswith("pc"))
+    if name == "qkeras_jet_tagger":
+        return qkeras_jet_tagger(str(directory))
+    return export(name, str(directory))

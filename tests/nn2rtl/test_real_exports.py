@@ -26,7 +26,7 @@ from nn2rtl.frontend.onnx import import_onnx
 from nn2rtl.passes import lower, quantize
 
 ROWS = 500
-MODELS = sorted(real_exports.BREVITAS) + ["ort_static_pt", "ort_static_pc", "qkeras_jet_tagger"]
+MODELS = real_exports.MODELS
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +35,7 @@ def zoo(tmp_path_factory):
 
 
 def model_path(zoo, name):
-    if name.startswith("ort_static"):
-        return real_exports.ort_static(str(zoo), per_channel=name.endswith("pc"))
-    if name == "qkeras_jet_tagger":
-        return real_exports.qkeras_jet_tagger(str(zoo))
-    return real_exports.export(name, str(zoo))
+    return real_exports.model_path(zoo, name)
 
 
 def design_of(path):

@@ -1,0 +1,47 @@
+"""Every real-export model of tests/nn2rtl/test_real_exports.py in Verilator: bit-exact against the golden model
+(itself equal to the exact evaluation of the ONNX graph), latency and II as stated, under stalls.
+
+Layers with hundreds of inputs are built with a reuse factor (MAC arrays) so that the Verilator builds stay short;
+the thresholds, moved scales and bipolar outputs are the same at any reuse factor."""
+
+import numpy as np
+import onnx
+import pytest
+from helpers import real_exports
+from helpers.exact_onnx import design_fractions, evaluate_exact
+
+import nn2rtl
+
+pytestmark = pytest.mark.rtl
+
+#: reuse factor per model: 64 where the first layer has 490 to 784 inputs
+REUSE = {name: 64 if name.startswith(("tfc", "mnist", "nid", "kws")) else 1 for name in real_exports.MODELS}
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    return tmp_path_factory.mktemp("real_exports_rtl")
+
+
+@pytest.mark.parametrize("name", real_exports.MODELS)
+def test_real_export_bit_exact_in_verilator(zoo, name, tmp_path):
+    path = real_exports.model_path(zoo, name)
+    design = nn2rtl.convert(path, reuse=REUSE[name], top=f"rx_{name}")
+    r = design.simulate(vectors=300, seed=3, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.results == r.vectors == 300 and r.latency_min == design.latency
+
+
+def test_float_inputs_through_the_edge_quantiser_and_the_rtl(zoo, tmp_path):
+    """Float inputs, quantised at the edge by the model's own first quantiser (a float scale), through the RTL:
+    equal to the exact evaluation of the ONNX graph."""
+    path = real_exports.model_path(zoo, "small_int8")
+    design = nn2rtl.convert(path, top="rx_edge")
+    assert "input_quantizer" in design.graph.meta
+    rng = np.random.default_rng(7)
+    x = (rng.normal(0, 2, (200, 16))).astype(np.float32)
+    r = design.simulate(inputs=x, work_dir=tmp_path)  # the RTL equals the golden model on these inputs ...
+    assert r.ok, r.failures()
+    want = evaluate_exact(onnx.load(path), x).reshape(200, -1)  # ... which equals the exact evaluation
+    got = design_fractions(design, x)
+    assert (got == want).all()
