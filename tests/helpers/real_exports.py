@@ -58,7 +58,7 @@ def _randomise(model, seed, shape):
     return model.eval()
 
 
-def _mlp(sizes, weight, act, in_quant, out_quant=None, bn=True, in_shape=None, transpose=False):
+def _mlp(sizes, weight, act, in_quant, out_quant=None, bn=True, in_shape=None, transpose=False, norm=False):
     """A Brevitas MLP: input quantiser, then per layer QuantLinear (+ BatchNorm1d) + activation quantiser."""
     import brevitas.nn as qnn
     import torch.nn as nn
@@ -80,9 +80,11 @@ def _mlp(sizes, weight, act, in_quant, out_quant=None, bn=True, in_shape=None, t
             self.body = nn.Sequential(*layers)
 
         def forward(self, x):
+            if norm:  # input normalisation, as MNIST scripts write it: Sub and Div by float constants
+                x = (x - 0.1307) / 0.3081
             if transpose:
                 x = x.transpose(2, 3)
-            return self.body(self.inp(x.reshape(x.shape[0], -1)))
+            return self.body(self.inp(x.reshape(x.size(0), -1)))
     return MLP(), in_shape or (1, sizes[0])
 
 
@@ -145,7 +147,14 @@ def _small_defaults():
                 lambda: qnn.QuantIdentity(return_quant_tensor=False))
 
 
-#: name -> (builder, exporter)
+def _small_norm():
+    """Brevitas defaults on [1, 1, 4, 4] images, normalised and flattened in forward (Sub, Div, view)."""
+    import brevitas.nn as qnn
+    return _mlp((16, 32, 32, 5), lambda last: {}, lambda: qnn.QuantReLU(return_quant_tensor=False),
+                lambda: qnn.QuantIdentity(return_quant_tensor=False), in_shape=(1, 1, 4, 4), norm=True)
+
+
+#: name -> (builder, exporter); "_ts" exports through TorchScript (``dynamo=False``), the others through dynamo
 BREVITAS = {
     "tfc_w1a1": (lambda: _tfc(1, 1), "qonnx"),
     "tfc_w1a2": (lambda: _tfc(1, 2), "qonnx"),
@@ -157,6 +166,9 @@ BREVITAS = {
     "small_int8": (_small_defaults, "qonnx"),
     "small_int8_qcdq": (_small_defaults, "qcdq"),
     "tfc_w2a2_qcdq": (lambda: _tfc(2, 2), "qcdq"),
+    "tfc_w1a1_ts": (lambda: _tfc(1, 1), "qonnx_ts"),
+    "small_norm_ts": (_small_norm, "qonnx_ts"),
+    "small_norm_qcdq_ts": (_small_norm, "qcdq_ts"),
 }
 
 
@@ -172,10 +184,12 @@ def export(name, directory, seed=0):
         model, shape = builder()
         model = _randomise(model, seed, shape)
         x = torch.randn(*shape)
-        if how == "qonnx":
-            export_qonnx(model, x, export_path=path)
+        exporter = export_qonnx if how.startswith("qonnx") else export_onnx_qcdq
+        if how.endswith("_ts"):  # a symbolic batch: the flatten becomes a Shape/Gather/Concat/Reshape chain
+            exporter(model, x, export_path=path, dynamo=False, input_names=["input"],
+                     dynamic_axes={"input": {0: "N"}})
         else:
-            export_onnx_qcdq(model, x, export_path=path)
+            exporter(model, x, export_path=path)
     return path
 
 

@@ -12,6 +12,7 @@ lies within float32 rounding of a rounding boundary: every differing row is chec
 under 1 %.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -131,6 +132,16 @@ def test_exports_as_they_come(zoo):
     kws = onnx.load(model_path(zoo, "kws_w3a3"))
     perms = [list(a.ints) for n in kws.graph.node if n.op_type == "Transpose" for a in n.attribute]
     assert [0, 1, 3, 2] in perms
+    assert os.path.exists(model_path(zoo, "tfc_w1a1") + ".data")  # the dynamo exporter's external weights
+    ts = [n.op_type for n in onnx.load(model_path(zoo, "small_norm_ts")).graph.node]
+    assert ts[:7] == ["Sub", "Div", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape"]
+
+
+def test_input_scaling_is_absorbed_into_the_edge_quantiser(zoo):
+    d = design_of(model_path(zoo, "small_norm_ts"))
+    q = d.graph.meta["input_quantizer"]
+    assert [a.split("(")[-1] for a in q["absorbed"]] == ["Sub)", "Div)"]
+    assert [n.op for n in d.graph.nodes][0] == "Dense"
 
 
 @pytest.mark.parametrize("name, ops", [
