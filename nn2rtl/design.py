@@ -107,7 +107,8 @@ class Design:
                 "output_shape": list(self.graph.tensors[n.outputs[0]].shape),
                 "types": {k: str(v) for k, v in sorted(n.types.items())},
                 **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage", "table",
-                                           "tables", "table_mode")
+                                           "tables", "table_mode", "levels", "absorbed", "moved_scale", "merged",
+                                           "bipolar")
                    if k in n.attrs},
                 **c.to_dict(),
             })
@@ -115,14 +116,17 @@ class Design:
             "nn2rtl_version": __version__, "top": self.top, "source": self.source,
             "latency": self.latency, "ii": self.ii,
             "input": {"name": self.input.name, "shape": list(self.input.shape), "type": str(self.input.type),
-                      "port": "in_data", "width": self.input.size * self.input.type.width},
+                      "port": "in_data", "width": self.input.size * self.input.type.width,
+                      **({"quantised_by": self.graph.meta["input_quantizer"]["source"]}
+                         if "input_quantizer" in self.graph.meta else {})},
             "output": {"name": self.output.name, "shape": list(self.output.shape), "type": str(self.output.type),
                        "port": "out_data", "width": self.output.size * self.output.type.width},
             "warnings": self.warnings(),
             "totals": {"multipliers": sum(c.multipliers for c in self.costs.values()),
                        "products": sum(c.products for c in self.costs.values()),
                        "registers": sum(c.registers for c in self.costs.values()),
-                       "rom_bits": sum(c.rom_bits for c in self.costs.values())},
+                       "rom_bits": sum(c.rom_bits for c in self.costs.values()),
+                       "comparators": sum(c.comparators for c in self.costs.values())},
             "layers": layers,
         }
 
@@ -144,8 +148,14 @@ class Design:
         t = self.report()["totals"]
         lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
                      f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
-                     f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits "
-                     f"(estimate)")
+                     f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits"
+                     + (f", {t['comparators']} threshold comparators" if t["comparators"] else "") + " (estimate)")
+        if "input_quantizer" in self.graph.meta:
+            q = self.graph.meta["input_quantizer"]
+            lines.append(f"input: floats are quantised by '{q['source']}'"
+                         + (f" (absorbing {', '.join(q['absorbed'])})" if q["absorbed"] else "")
+                         + f" to {self.input.type} codes before the design (predict, simulate); the hardware "
+                           f"takes the codes")
         return "\n".join(lines)
 
     def _header(self):

@@ -22,7 +22,8 @@ class Cost:
     multipliers: int   #: multipliers instantiated
     products: int      #: multiplications per inference
     registers: int     #: flip-flop bits (estimate before synthesis)
-    rom_bits: int = 0  #: bits of constant tables (weights selected per round, activation tables)
+    rom_bits: int = 0  #: bits of constant tables (weights selected per round, activation tables, thresholds)
+    comparators: int = 0  #: comparisons with constants (multi-threshold quantisers: one per binary-search step)
 
     def to_dict(self):
         return asdict(self)

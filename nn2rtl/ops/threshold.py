@@ -282,7 +282,7 @@ class Threshold(Op):
             codes += [base[k] + sign[k] * step * c0, base[k] + sign[k] * step * c1]
         out = range_type(min(codes), max(codes), node.attrs.get("frac", 0))
         node.attrs["levels"] = int(node.params["thresholds"].shape[1])
-        node.attrs["pre"] = []  # spent: the thresholds hold them
+        node.attrs.pop("pre", None)  # spent: the thresholds hold them
         node.attrs["levels_per_stage"] = lc.levels_per_stage
         graph.tensors[node.outputs[0]].type = node.types["result"] = out
 
@@ -325,5 +325,5 @@ class Threshold(Op):
         blk = self.block(node, graph)
         blk._MustUse__silence = True
         return Cost(latency=blk.latency, ii=1, multipliers=0, products=0, registers=blk.registers,
-                    rom_bits=blk.rom_bits)
+                    rom_bits=blk.rom_bits, comparators=blk.comparators)
 

@@ -252,7 +252,8 @@ def fuse_thresholds(graph):
             else:
                 break
             t.attrs["pre"] = pre + list(t.attrs["pre"])
-            t.attrs["absorbed"] = [p.label] + list(t.attrs.get("absorbed", []))
+            what = f"scale of {p.label}" if p.attrs.get("moved_scale") else p.label
+            t.attrs["absorbed"] = [what] + list(t.attrs.get("absorbed", []))
             t.inputs = list(p.inputs)
             g.nodes.remove(p)
             del g.tensors[src]

@@ -242,15 +242,19 @@ def test_relabelling_ops_and_constant_expressions_fold():
     from nn2rtl.golden import run_reference
     np.testing.assert_allclose(run_reference(g, {"input": x})["output"],
                                sess.run(None, {"input": x.astype(np.float32)})[0], rtol=1e-5, atol=1e-6)
-    # a transpose that reorders data is refused, named
-    nodes[1] = helper.make_node("Transpose", ["input"], ["t"], name="tr_bad", perm=[0, 1, 2])
     m2 = models._finish([helper.make_node("Reshape", ["input", "shp"], ["r"], name="rs"),
                          helper.make_node("Transpose", ["r"], ["t"], name="tr_bad", perm=[0, 2, 1]),
                          helper.make_node("Flatten", ["t"], ["f"], name="fl"),
                          helper.make_node("MatMul", ["f", "w"], ["output"], name="mm")],
                         [w, numpy_helper.from_array(np.array([-1, 2, 3], dtype=np.int64), "shp")], 6, 3, 13)
-    with pytest.raises(UnsupportedOpError, match="'tr_bad' \\(Transpose: perm \\[0, 2, 1\\] reorders the data"):
-        import_onnx(m2)
+    # a transpose that reorders data is a permutation, folded into the next Dense's weight rows
+    g2 = import_onnx(m2)
+    assert "Permute" in [n.op for n in g2.nodes]
+    low = lower(g2)
+    assert [n.op for n in low.nodes] == ["Dense"]
+    sess2 = ort.InferenceSession(m2.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(run_reference(low, {"input": x})["output"],
+                               sess2.run(None, {"input": x.astype(np.float32)})[0], rtol=1e-5, atol=1e-6)
 
 
 def test_auto_precision_is_exact_capped_and_reported(tmp_path):
@@ -325,3 +329,38 @@ def test_inspect_prints_every_node_and_names_the_unsupported(tmp_path, capsys):
     assert main(["inspect", str(p)]) == 2
     captured = capsys.readouterr()
     assert "UNSUPPORTED" in captured.out and "1 unsupported node" in captured.err
+
+
+@pytest.mark.parametrize("domain, imports", [
+    ("finn.custom_op.general", []),                             # the legacy domain, no import (qonnx for QKeras)
+    ("onnx.brevitas", ["qonnx.custom_op.general"]),             # another domain imported than the one used
+    ("qonnx.custom_op.general", []),                            # Brevitas without an opset import
+])
+def test_custom_domains_without_an_opset_import_are_read_as_version_1(tmp_path, domain, imports):
+    """The QONNX executor, FINN and hls4ml read such nodes as version 1; so does nn2rtl (the ONNX checker alone
+    would refuse the file)."""
+    m = qmodels.qonnx_mlp([6, 5, 3], 4, seed=1)
+    for n in m.graph.node:
+        if n.domain:
+            n.domain = domain
+    del m.opset_import[:]
+    m.opset_import.extend([helper.make_opsetid("", 13)] + [helper.make_opsetid(d, 1) for d in imports])
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    with pytest.raises(onnx.checker.ValidationError, match="No opset import for domain"):
+        onnx.checker.check_model(onnx.load(p))
+    d = nn2rtl.convert(str(p))
+    x = _inputs(d, seed=1)
+    np.testing.assert_array_equal(d.predict(x), _qonnx(qmodels.qonnx_mlp([6, 5, 3], 4, seed=1), x))
+
+
+def test_real_corruption_is_still_refused(tmp_path):
+    m = qmodels.qonnx_mlp([6, 5, 3], 4, seed=1)
+    del m.opset_import[1:]  # no import for the QONNX domain: accepted, as above ...
+    m.graph.node[2].input[0] = "nowhere"  # ... but a node reading a tensor nothing produces is not
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    assert main(["convert", str(p), "-o", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ModelError, match="malformed"):
+        import_onnx(str(p))

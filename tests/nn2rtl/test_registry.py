@@ -34,6 +34,7 @@ def _typed_node(op, reuse=1):
         params = {"PRelu": {"slope": np.array([0.25, -0.5, 0.125, 0.0])},
                   "ScaleShift": {"scale": np.array([0.75, -1.5, 3.0, 0.0]),
                                  "bias": np.array([0.5, -0.25, 0.0, 1.0])},
+                  "Permute": {"index": np.array([2, 0, 3, 1])},
                   "Threshold": {"pre0_scale": np.array([0.75, -1.5, 3.0, 0.0]),
                                 "pre0_bias": np.array([0.5, -0.25, 0.0, 1.0])}}.get(op, {})
         node = Node("n", op, ["x"], ["y"], attrs, params, {"input": t})

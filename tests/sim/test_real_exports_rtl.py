@@ -45,3 +45,24 @@ def test_float_inputs_through_the_edge_quantiser_and_the_rtl(zoo, tmp_path):
     want = evaluate_exact(onnx.load(path), x).reshape(200, -1)  # ... which equals the exact evaluation
     got = design_fractions(design, x)
     assert (got == want).all()
+
+
+def test_a_transpose_left_in_hardware_is_wiring(tmp_path):
+    """A Transpose that reorders data and feeds no Dense stays a permutation of the wires, in the model's order."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Transpose", ["input"], ["t"], perm=[0, 2, 1], name="tr"),
+             helper.make_node("Flatten", ["t"], ["f"], name="fl"),
+             helper.make_node("Mul", ["f", "k"], ["m"], name="scale"),
+             helper.make_node("Relu", ["m"], ["output"], name="relu")]
+    k = onnx.numpy_helper.from_array(np.arange(1, 7, dtype=np.float32) / 4, "k")
+    g = helper.make_graph(nodes, "perm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2, 3])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 6])], [k])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    design = nn2rtl.convert(m, top="perm_wiring")
+    assert [n.op for n in design.graph.nodes] == ["ScaleShift", "Relu", "Permute"]
+    x = np.random.default_rng(1).integers(-16, 16, (50, 2, 3)).astype(np.float32) / 4
+    ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_array_equal(design.predict(x.reshape(50, -1)), ref)
+    r = design.simulate(inputs=x.reshape(50, -1), work_dir=tmp_path)
+    assert r.ok, r.failures()
