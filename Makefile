@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-activations crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -52,6 +52,11 @@ bench: setup
 # verification speed from empty caches, side by side with hls4ml's compile() + predict() (benchmarks/results/sim.md)
 bench-sim: setup oracle
 	$(PY) benchmarks/bench_sim.py
+
+# real Brevitas / ONNX Runtime / QKeras-shaped exports: exactness, executor differences explained, hardware cost
+# (benchmarks/results/real_exports.md)
+bench-exports: setup
+	$(PY) benchmarks/real_exports.py
 
 # the robustness campaign at length: every input surface x100 (a short fixed-seed run is part of make test);
 # failures are saved in benchmarks/results/fuzz_failures/

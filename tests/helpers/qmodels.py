@@ -43,32 +43,50 @@ class _Builder:
                          rounding_mode=rounding)
 
 
-def qonnx_mlp(sizes, bits, seed=0, rounding="ROUND", narrow=True):
+def qonnx_mlp(sizes, bits, seed=0, rounding="ROUND", narrow=True, float_scales=False, bn=False):
     """A QONNX MLP: input ``Quant``; per layer ``Quant`` weights (signed, narrow) and ``Quant`` bias (16 bits on
     the product grid), ``MatMul`` + ``Add``; hidden layers ``Relu`` then an unsigned activation ``Quant``; the
-    output layer a signed 8-bit ``Quant``. ``bits``: weight/activation bit width (2 to 8)."""
+    output layer a signed 8-bit ``Quant``. ``bits``: weight/activation bit width (2 to 8).
+
+    ``float_scales``: every scale is a power of two times a random float32 factor (as after training), and the
+    bias is a float; ``bn``: a ``BatchNormalization`` before each hidden ``Relu``."""
     b = _Builder(seed)
+
+    def sc(e, n=None):  # 2**e, or 2**e times random float32 factors in [0.6, 1.4]
+        if not float_scales:
+            return 2.0 ** e
+        f = b.rng.uniform(0.6, 1.4, size=n or ())
+        return np.asarray(f * 2.0 ** e, dtype=np.float32)
     in_frac = max(bits - 3, 0)
-    x = b.quant("input", "quant_input", bits, 2.0 ** -in_frac, rounding=rounding)
+    x = b.quant("input", "quant_input", bits, sc(-in_frac), rounding=rounding)
     act_frac = in_frac
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         w_frac = bits - 1
         qmax = 2 ** (bits - 1) - 1
         w = b.rng.integers(-qmax, qmax + 1, size=(n_in, n_out)) * 2.0 ** -w_frac + \
             b.rng.normal(0, 2.0 ** -(w_frac + 2), size=(n_in, n_out))  # float weights near the grid: Quant rounds
-        wq = b.quant(b.const(f"fc{k}_weight", w), f"quant_w{k}", bits, 2.0 ** -w_frac, narrow=narrow,
-                     rounding=rounding)
+        ws = sc(-w_frac, n_out)
+        wq = b.quant(b.const(f"fc{k}_weight", w * (ws if float_scales else 1)), f"quant_w{k}", bits,
+                     np.asarray(ws).reshape(1, -1) if float_scales else ws, narrow=narrow, rounding=rounding)
         bias_frac = act_frac + w_frac
         bias = b.rng.normal(0, 0.5, size=n_out)
-        bq = b.quant(b.const(f"fc{k}_bias", bias), f"quant_b{k}", 16, 2.0 ** -bias_frac, rounding=rounding)
+        if float_scales:
+            bq = b.const(f"fc{k}_bias", bias)
+        else:
+            bq = b.quant(b.const(f"fc{k}_bias", bias), f"quant_b{k}", 16, 2.0 ** -bias_frac, rounding=rounding)
         y = b.node("MatMul", [x, wq], f"fc{k}_matmul")
         y = b.node("Add", [y, bq], f"fc{k}_add")
         if k < len(sizes) - 2:
+            if bn:
+                prm = [b.const(f"bn{k}_{v}", a) for v, a in (
+                    ("gamma", b.rng.uniform(-1.5, 1.5, n_out)), ("beta", b.rng.normal(0, 0.5, n_out)),
+                    ("mean", b.rng.normal(0, 0.5, n_out)), ("var", b.rng.uniform(0.3, 2, n_out)))]
+                y = b.node("BatchNormalization", [y] + prm, f"bn{k}")
             y = b.node("Relu", [y], f"relu{k}")
             act_frac = max(bits - 2, 0)
-            x = b.quant(y, f"quant_a{k}", bits, 2.0 ** -act_frac, signed=False, rounding=rounding)
+            x = b.quant(y, f"quant_a{k}", bits, sc(-act_frac), signed=False, rounding=rounding)
         else:
-            x = b.quant(y, "quant_output", 8, 2.0 ** -4, rounding=rounding)
+            x = b.quant(y, "quant_output", 8, sc(-4), rounding=rounding)
     b.nodes[-1].output[0] = "output"
     return _model(b.nodes, b.inits, sizes[0], sizes[-1], name=f"qonnx_mlp_{bits}b")
 

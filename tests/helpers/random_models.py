@@ -15,7 +15,7 @@ ACTIVATIONS = [None, ("Relu", {}), ("LeakyRelu", {"alpha": 0.125}), ("Clip", {"m
                ("Sigmoid", {}), ("Tanh", {}), ("ThresholdedRelu", {"alpha": 0.5}), ("HardSigmoid", {}),
                ("Elu", {"alpha": 0.5}), ("Softplus", {}), ("Softsign", {}), ("PRelu", {})]
 SOFTMAX = ["stable", "latency", "argmax", "argmax_index"]
-QONNX_ROUNDING = ["ROUND", "FLOOR", "HALF_UP", "HALF_DOWN", "DOWN"]
+QONNX_ROUNDING = ["ROUND", "FLOOR", "HALF_UP", "HALF_DOWN", "DOWN", "CEIL", "UP"]
 ROUNDINGS = [r.value for r in Rounding]
 OVERFLOWS = [o.value for o in Overflow]
 
@@ -34,11 +34,12 @@ def fixed_types(draw, min_width=2, max_width=20, signed=None, modes=True):
 @st.composite
 def cases(draw):
     """``(n_in, layers, config, seed)`` for :func:`tests.helpers.models.chain` and :func:`nn2rtl.convert`; or, one
-    case in five, ``("qonnx", sizes, bits, rounding, narrow, reuse, seed)``: a QONNX MLP with its own grids."""
+    case in five, ``("qonnx", sizes, bits, rounding, narrow, reuse, seed, float_scales, bn)``: a QONNX MLP with its
+    own grids (float scales and batch norm make thresholds)."""
     if draw(st.integers(0, 4)) == 0:
         sizes = [draw(st.integers(1, 6)) for _ in range(draw(st.integers(2, 4)))]
         return ("qonnx", sizes, draw(st.integers(2, 8)), draw(st.sampled_from(QONNX_ROUNDING)), draw(st.booleans()),
-                draw(st.integers(1, 12)), draw(st.integers(0, 2**16)))
+                draw(st.integers(1, 12)), draw(st.integers(0, 2**16)), draw(st.booleans()), draw(st.booleans()))
     n_in = draw(st.integers(1, 6))
     layers, names = [], []
     for _ in range(draw(st.integers(1, 3))):
@@ -75,9 +76,10 @@ def check(case, work, vectors=150):
     from . import models
     if case[0] == "qonnx":
         from . import qmodels
-        _, sizes, bits, rounding, narrow, reuse, seed = case
-        path = models.save(qmodels.qonnx_mlp(sizes, bits, seed=seed, rounding=rounding, narrow=narrow),
-                           work / "m.onnx")
+        _, sizes, bits, rounding, narrow, reuse, seed, *more = case  # more: float scales, batch norm
+        float_scales, bn = (more + [False, False])[:2]
+        path = models.save(qmodels.qonnx_mlp(sizes, bits, seed=seed, rounding=rounding, narrow=narrow,
+                                             float_scales=float_scales, bn=bn), work / "m.onnx")
         config = {"Model": {"ReuseFactor": reuse}}
     else:
         n_in, layers, config, seed = case

@@ -20,6 +20,8 @@ import onnx
 import pytest
 from helpers import real_exports
 from helpers.exact_onnx import design_fractions, evaluate_exact
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nn2rtl.config import Config
 from nn2rtl.design import Design
@@ -161,3 +163,17 @@ def test_streamlined_structure(zoo, name, ops):
         last = d.graph.nodes[-1]
         assert last.attrs["bipolar"] and str(d.output.type) == "fixed<2,2>"
         assert set(np.unique(d.predict(test_inputs(onnx.load(model_path(zoo, name)))))) <= {-1.0, 1.0}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.integers(2, 8),
+       st.sampled_from(["ROUND", "FLOOR", "CEIL", "UP", "DOWN", "HALF_UP", "HALF_DOWN"]), st.booleans(),
+       st.booleans(), st.integers(0, 2 ** 16))
+def test_random_float_scale_models_are_exact(sizes, bits, rounding, narrow, bn, seed):
+    """Random QONNX MLPs with float scales, float biases, batch norm and every rounding mode: the golden model
+    equals the exact evaluation on every output (the RTL fuzzer draws the same models)."""
+    from helpers import qmodels
+    m = qmodels.qonnx_mlp(sizes, bits, seed=seed, rounding=rounding, narrow=narrow, float_scales=True, bn=bn)
+    d = Design(quantize(lower(import_onnx(m)), Config.from_dict({})), "top")
+    x = test_inputs(m, rows=60, seed=seed)
+    assert (design_fractions(d, x) == evaluate_exact(m, x).reshape(len(x), -1)).all()
