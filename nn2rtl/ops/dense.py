@@ -7,6 +7,7 @@ import numpy as np
 from rtl_lib.adder_tree import tree_registers
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, cast_stages, neuron_latency
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
+from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
 
 from ..config import AUTO
 from ..errors import ConfigError
@@ -88,6 +89,17 @@ def auto_accum(in_type, weight_type, n_in, has_bias, bias_type=None):
     return FixedType(integer + frac, integer, signed)
 
 
+def _binary(node, graph, in_type, tw, accum):
+    """Whether every input is +-1 (the output of a bipolar quantiser without zero point) and every weight is raw
+    +-1, with an accumulator at least as fine as the products: then the sum is exactly an XNOR-popcount."""
+    src = graph.producer(node.inputs[0])
+    if src is None or src.op != "Threshold" or not src.attrs.get("bipolar") or src.attrs.get("zero_point"):
+        return False
+    w = np.asarray(node.params["weight"])
+    return (bool(np.all(np.abs(w) == 1)) and in_type.signed and tw.signed
+            and accum.frac >= in_type.product(tw).frac and accum.overflow is Overflow.WRAP)
+
+
 @register
 class Dense(Op):
     name = "Dense"
@@ -125,8 +137,11 @@ class Dense(Op):
         node.attrs["reuse_factor"] = reuse
         node.attrs["strategy"] = lc.strategy.value
         node.attrs["levels_per_stage"] = lc.levels_per_stage
-        # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array
+        # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array;
+        # +-1 inputs (a bipolar quantiser) times +-1 weights: XNOR-popcount, no multiplier
         node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
+        if reuse == 1 and _binary(node, graph, in_type, tw, accum):
+            node.attrs["implementation"] = "xnor-popcount"
 
     def reference(self, node, inputs):
         (x,) = inputs
@@ -169,6 +184,9 @@ class Dense(Op):
                     bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
                     out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
         reuse = _reuse(node)
+        if node.attrs.get("implementation") == "xnor-popcount":
+            args.pop("library")
+            return XnorPopcountDense(**args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
 
     def cost(self, node, graph):
@@ -176,6 +194,9 @@ class Dense(Op):
         n_in, n_out = node.params["weight"].shape
         lps, reuse = _levels_per_stage(node), _reuse(node)
         tacc, tout = node.types["accum"], node.types["result"]
+        if node.attrs.get("implementation") == "xnor-popcount":
+            return Cost(latency=popcount_latency(n_in, lps), ii=1, multipliers=0, products=n_in * n_out,
+                        registers=popcount_registers(n_in, n_out, lps, tout))
         if reuse == 1:
             latency = neuron_latency(n_in, lps, tacc, tout)
             registers = (n_out * ((n_in + 1) * tacc.width + tree_registers(n_in + 1, lps) * tacc.width

@@ -88,7 +88,7 @@ def _mlp(sizes, weight, act, in_quant, out_quant=None, bn=True, in_shape=None, t
     return MLP(), in_shape or (1, sizes[0])
 
 
-def _tfc(wbits, abits):
+def _tfc(wbits, abits, sizes=(784, 64, 64, 64, 10), in_shape=(1, 1, 28, 28)):
     import brevitas.nn as qnn
     from brevitas.quant import (
         Int8ActPerTensorFloat,
@@ -109,7 +109,7 @@ def _tfc(wbits, abits):
 
     def inp():
         return qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat, bit_width=8, return_quant_tensor=False)
-    return _mlp((784, 64, 64, 64, 10), weight, act, inp, in_shape=(1, 1, 28, 28))
+    return _mlp(sizes, weight, act, inp, in_shape=in_shape)
 
 
 def _defaults():
@@ -167,6 +167,7 @@ BREVITAS = {
     "small_int8_qcdq": (_small_defaults, "qcdq"),
     "tfc_w2a2_qcdq": (lambda: _tfc(2, 2), "qcdq"),
     "tfc_w1a1_ts": (lambda: _tfc(1, 1), "qonnx_ts"),
+    "bnn_small_w1a1": (lambda: _tfc(1, 1, (32, 48, 48, 10), (1, 32)), "qonnx"),
     "small_norm_ts": (_small_norm, "qonnx_ts"),
     "small_norm_qcdq_ts": (_small_norm, "qcdq_ts"),
 }

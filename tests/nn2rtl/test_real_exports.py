@@ -197,3 +197,19 @@ def test_cli_round_trip_of_a_float_scale_export(zoo, tmp_path):
                  "--output", str(tmp_path / "y.npy")]) == 0
     want = np.vectorize(float, otypes=[np.float64])(ev(model, x).reshape(len(x), -1))
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), want)
+
+
+def test_binary_layers_are_xnor_popcounts(zoo):
+    """+-1 activations times +-1 weights: the sum is 2 * popcount(agree) - n, with no multiplier (reuse 1)."""
+    from nn2rtl.design import convert
+    d = convert(model_path(zoo, "bnn_small_w1a1"))
+    rep = {lay["name"]: lay for lay in d.report()["layers"]}
+    impl = [(n.op, n.attrs.get("implementation")) for n in d.graph.nodes]
+    assert impl == [("Dense", "parallel"), ("Threshold", None), ("Dense", "xnor-popcount"), ("Threshold", None),
+                    ("Dense", "xnor-popcount"), ("ScaleShift", None)]
+    binary = [n for n in d.graph.nodes if n.attrs.get("implementation") == "xnor-popcount"]
+    for n in binary:
+        assert rep[n.name]["multipliers"] == 0
+        assert rep[n.name]["products"] == n.params["weight"].size
+        assert rep[n.name]["implementation"] == "xnor-popcount"
+    assert d.report()["totals"]["multipliers"] == 32 * 48 + 10  # the 8-bit input layer and the output scaling
