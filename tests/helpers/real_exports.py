@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["BREVITAS", "MODELS", "export", "ort_static", "qkeras_jet_tagger", "model_path"]
+__all__ = ["BREVITAS", "MODELS", "TWINS", "export", "ort_static", "qkeras_jet_tagger", "model_path"]
 
 
 def _quiet():
@@ -267,6 +267,10 @@ def qkeras_jet_tagger(directory, seed=0):
 
 #: every real-export model of the tests
 MODELS = sorted(BREVITAS) + ["ort_static_pt", "ort_static_pc", "qkeras_jet_tagger"]
+#: the same trained network through two exporters or formats: the typed designs are identical (a test checks it),
+#: so one of each pair is simulated in Verilator
+TWINS = [("mnist_int8", "mnist_int8_qcdq"), ("small_int8", "small_int8_qcdq"), ("tfc_w2a2", "tfc_w2a2_qcdq"),
+         ("small_norm_ts", "small_norm_qcdq_ts"), ("tfc_w1a1", "tfc_w1a1_ts")]
 
 
 def model_path(directory, name):

@@ -213,3 +213,20 @@ def test_binary_layers_are_xnor_popcounts(zoo):
         assert rep[n.name]["products"] == n.params["weight"].size
         assert rep[n.name]["implementation"] == "xnor-popcount"
     assert d.report()["totals"]["multipliers"] == 32 * 48 + 10  # the 8-bit input layer and the output scaling
+
+
+def _arithmetic(d):
+    g = d.graph
+    q = dict(g.meta.get("input_quantizer", {}))
+    q.pop("source", None)
+    q.pop("absorbed", None)
+    return ([(n.op, sorted((k, str(v)) for k, v in n.types.items()),
+              sorted((k, np.asarray(v).tolist()) for k, v in n.params.items())) for n in g.nodes],
+            str(d.input.type), str(d.output.type), q)
+
+
+@pytest.mark.parametrize("a, b", real_exports.TWINS)
+def test_one_network_through_two_exporters_is_one_design(zoo, a, b):
+    """QONNX and QCDQ (or dynamo and TorchScript) exports of the same network give the same typed graph, bit for
+    bit (so the Verilator runs of tests/sim/test_real_exports_rtl.py cover both)."""
+    assert _arithmetic(design_of(model_path(zoo, a))) == _arithmetic(design_of(model_path(zoo, b)))
