@@ -143,7 +143,7 @@ def test_activation_scale_not_a_power_of_two_is_exact():
     assert (got == want).all()
 
 
-def test_every_unsupported_quantisation_is_named_at_once():
+def test_every_unsupported_quantisation_is_named_at_once(tmp_path):
     b = qmodels._Builder(0)
     y = b.quant("input", "per_channel", 4, np.array([0.5, 0.25, 0.5, 0.5], dtype=np.float32))
     x = b.node("Sin", [y], "sine")
@@ -155,6 +155,10 @@ def test_every_unsupported_quantisation_is_named_at_once():
     names = [n for n, _, _ in e.value.nodes]
     assert names == ["per_channel", "sine"]  # downstream nodes of a refused one are named only if unknown ops
     assert "2 different scales (per-channel quantisation of an activation)" in str(e.value)
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    assert main(["convert", str(p), "-o", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
 
 
 def test_per_channel_activation_scales_and_qoperator_ops_are_refused():

@@ -90,6 +90,7 @@ def run_executor(model, path, x):
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3  # TorchScript exports list initializers as inputs; ORT warns about each
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     return np.concatenate([np.asarray(sess.run(None, {name: x[i:i + 1]})[0]).reshape(1, -1)
                            for i in range(len(x))])
