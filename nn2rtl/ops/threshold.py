@@ -29,6 +29,7 @@ clamped to ``[min_raw, max_raw + 1]``: always and never), ``base`` and ``sign`` 
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -191,6 +192,11 @@ def _raw_grid(frac, lo, hi):
 def _float_grid(cond):
     """``x >= T`` over float64 values ``x``: the smallest float64 meeting the condition (or just past it)."""
     kind, t, strict = cond
+    big = Fraction(sys.float_info.max)
+    if t > big:  # beyond every float64: x >= t never holds, x <= t always does (U = inf: never counted)
+        return math.inf
+    if t < -big:
+        return -math.inf
     f = float(t)  # nearest float64
     if kind == "ge":
         if Fraction(f) < t or (strict and Fraction(f) == t):
