@@ -135,11 +135,14 @@ def cmd_inspect(args):
     rows, graph, problems = inspect_onnx(args.target)
     typed = convert(args.target, config=args.config, precision=args.precision).graph if graph is not None else None
     table = [("node", "op", "output shape", "type", "status")]
+    absorbed = _absorbed_by(typed) if typed is not None else {}
     for name, op, shape, status in rows:
         t = None
         if typed is not None:
             t = next((typed.tensors[o].type for n in typed.nodes if n.attrs.get("source_name") == name
                       for o in n.outputs[-1:]), None)
+            if t is None and status == "ok" and name in absorbed:
+                status = absorbed[name]
         table.append((name, op, shape, "-" if t is None else str(t), status))
     widths = [min(max(len(r[k]) for r in table), 48) for k in range(4)]
     for n, r in enumerate(table):
@@ -153,6 +156,26 @@ def cmd_inspect(args):
     print()
     sys.stdout.write(typed.dump())
     return 0
+
+
+def _absorbed_by(graph):
+    """ONNX node name -> what became of it when a pass folded it into another layer (thresholds, the input
+    quantiser, a merged scaling)."""
+    import re
+    out = {}
+    q = graph.meta.get("input_quantizer")
+    if q:
+        out[q["source"]] = "quantises the floats at the edge (predict, simulate); the hardware takes the codes"
+    for label in (q or {}).get("absorbed", []):
+        for name in re.findall(r"'([^']*)'", label)[:1]:
+            out[name] = f"absorbed into the input quantiser '{q['source']}' (applied to the floats)"
+    for n in graph.nodes:
+        for label in n.attrs.get("absorbed", []):
+            for name in re.findall(r"'([^']*)'", label)[:1]:
+                out.setdefault(name, f"absorbed into the thresholds of '{n.attrs.get('source_name', n.name)}'")
+        if n.attrs.get("merged"):
+            out.setdefault(n.attrs["merged"], f"merged into the scaling after '{n.attrs.get('source_name', n.name)}'")
+    return out
 
 
 def cmd_demo(args):

@@ -231,3 +231,19 @@ def test_one_network_through_two_exporters_is_one_design(zoo, a, b):
     """QONNX and QCDQ (or dynamo and TorchScript) exports of the same network give the same typed graph, bit for
     bit (so the Verilator runs of tests/sim/test_real_exports_rtl.py cover both)."""
     assert _arithmetic(design_of(model_path(zoo, a))) == _arithmetic(design_of(model_path(zoo, b)))
+
+
+def test_inspect_says_where_each_node_went(zoo, capsys):
+    """The preflight table names what the passes did with folded layers: absorbed into thresholds, into the input
+    quantiser, or the edge quantiser itself; the typed graph shows the thresholds and popcounts."""
+    from nn2rtl.cli import main
+    assert main(["inspect", model_path(zoo, "small_norm_ts")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("/")}
+    assert "absorbed into the input quantiser" in rows["/Sub"] and "absorbed into the input quantiser" in rows["/Div"]
+    bn = [r for k, r in rows.items() if "BatchNormalization" in k or " BatchNormalization " in r]
+    assert bn and all("absorbed into the thresholds of" in r for r in bn)
+    assert any("quantises the floats at the edge" in r for r in rows.values())
+    assert "= Threshold(" in out and "levels=255" in out
+    assert main(["inspect", model_path(zoo, "bnn_small_w1a1")]) == 0
+    assert "implementation=xnor-popcount" in capsys.readouterr().out
