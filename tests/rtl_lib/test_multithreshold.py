@@ -4,26 +4,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from helpers.bits import run_valid_stream
 
 from nn2rtl.fixed import FixedType
 from nn2rtl.ops.threshold import count_codes
 from rtl_lib.threshold import MultiThreshold, threshold_latency
-
-
-def _pack(values, w):
-    v = 0
-    for k, x in enumerate(values):
-        v |= (int(x) & ((1 << w) - 1)) << (k * w)
-    return v
-
-
-def _unpack(v, n, t):
-    out = []
-    for k in range(n):
-        r = (v >> (k * t.width)) & ((1 << t.width) - 1)
-        out.append(r - (1 << t.width) if t.signed and r >> (t.width - 1) else r)
-    return out
 
 
 @pytest.mark.parametrize("levels, lps, step", [(0, 2, 1), (1, 1, 2), (3, 2, 1), (5, 1, 1), (15, 2, 1), (15, 8, 1),
@@ -41,21 +26,8 @@ def test_multithreshold_counts_exactly(levels, lps, step):
     xs = np.array([[rng.randint(tin.min_raw, tin.max_raw) for _ in range(n)] for _ in range(120)])
     xs[:4] = [[tin.min_raw] * n, [tin.max_raw] * n, [0] * n, [-1] * n]
     want = count_codes(xs, np.array(th).reshape(n, levels), base, sign, step)
-    got = []
-
-    async def bench(ctx):
-        for row in list(xs) + [None] * blk.latency:
-            ctx.set(blk.i_valid, row is not None)
-            if row is not None:
-                ctx.set(blk.i, _pack(row, tin.width))
-            await ctx.tick()
-            if ctx.get(blk.o_valid):
-                got.append(_unpack(ctx.get(blk.o), n, tout))
-    sim = Simulator(blk)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert np.array_equal(np.array(got), want)
+    got = run_valid_stream(blk, xs, tin.width, tout, n)
+    assert np.array_equal(got, want)
 
 
 def test_multithreshold_refuses_bad_parameters():

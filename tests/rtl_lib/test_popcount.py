@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from helpers.bits import run_valid_stream
 
 from nn2rtl.fixed import FixedType
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency
@@ -21,23 +21,8 @@ def test_xnor_popcount_equals_the_sum_of_products(n_in, n_out, lps):
     tp = tin.product(tw)
     acc = tacc.cast(xs @ w, tp) + tacc.cast(b, tb)[None, :]
     want = tout.cast(tacc.cast(acc, tacc), tacc)
-    got = []
-
-    async def bench(ctx):
-        for row in list(xs) + [None] * blk.latency:
-            ctx.set(blk.i_valid, row is not None)
-            if row is not None:
-                ctx.set(blk.i, sum((int(v) & 3) << (2 * k) for k, v in enumerate(row)))
-            await ctx.tick()
-            if ctx.get(blk.o_valid):
-                o = ctx.get(blk.o)
-                vals = [(o >> (tout.width * j)) & ((1 << tout.width) - 1) for j in range(n_out)]
-                got.append([v - (1 << tout.width) if v >> (tout.width - 1) else v for v in vals])
-    sim = Simulator(blk)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert np.array_equal(np.array(got), want)
+    got = run_valid_stream(blk, xs, tin.width, tout, n_out)
+    assert np.array_equal(got, want)
 
 
 def test_xnor_popcount_refuses_what_it_cannot_compute_exactly():
