@@ -224,6 +224,8 @@ _QONNX_NUMPY_ROUNDING = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.f
 #: ONNX integer element types of QuantizeLinear outputs: (min, max).
 _INT_RANGES = {"UINT8": (0, 255), "INT8": (-128, 127), "UINT16": (0, 65535), "INT16": (-32768, 32767),
                "UINT4": (0, 15), "INT4": (-8, 7), "INT32": (-(1 << 31), (1 << 31) - 1)}
+#: A quantiser whose scale is not a power of two becomes comparisons (nn2rtl.ops.threshold): at most this many.
+MAX_THRESHOLD_LEVELS = 4095
 #: Constants beyond this many elements are refused before anything is evaluated.
 MAX_CONSTANT_ELEMENTS = 1 << 26
 
@@ -824,6 +826,12 @@ class _Importer:
         code on the grid ``2**-frac`` (``s = m * 2**-frac``, ``m`` odd), then ``* m`` as a scale of its own that the
         passes move forward into the next layer's scaling (nothing when ``m`` is 1)."""
         from fractions import Fraction
+        levels = 1 if bipolar else hi - lo
+        if levels > MAX_THRESHOLD_LEVELS:
+            raise _Refuse(f"a quantiser of {hi - lo + 1} levels with scale {s:.9g}, which is not a power of two: it "
+                          f"is built as comparisons, at most {MAX_THRESHOLD_LEVELS} of them ({MAX_THRESHOLD_LEVELS + 1}"
+                          f" levels, 12 bits); quantise this activation to 12 bits or fewer, or with a power-of-two "
+                          f"scale")
         f = Fraction(s)
         num, den = f.numerator, f.denominator  # den is a power of two (s is a binary float)
         tz = (num & -num).bit_length() - 1

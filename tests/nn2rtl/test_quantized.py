@@ -368,3 +368,19 @@ def test_real_corruption_is_still_refused(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ModelError, match="malformed"):
         import_onnx(str(p))
+
+
+def test_a_wide_quantiser_with_a_float_scale_is_refused_not_built(tmp_path):
+    """16 bits with a scale that is not a power of two would be 65535 comparisons per element: refused at once,
+    named, with what to do."""
+    b = qmodels._Builder(0)
+    b.quant("input", "wide", 16, np.float32(0.0371))
+    b.nodes[-1].output[0] = "output"
+    m = qmodels._model(b.nodes, b.inits, 4, 4)
+    with pytest.raises(UnsupportedOpError,
+                       match=r"'wide' .*65536 levels with scale 0.037\d*, which is not a power of two.* at most 4095"):
+        import_onnx(m)
+    p = tmp_path / "m.onnx"
+    onnx.save(m, p)
+    assert main(["convert", str(p), "-o", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
