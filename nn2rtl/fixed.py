@@ -361,6 +361,38 @@ class FixedType:
         return str(self)
 
 
+#: QONNX's rounding modes (``Quant``, ``Trunc``) on float arrays, as the QONNX definition states them.
+QONNX_ROUNDING = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor, "CEIL": np.ceil,
+                  "DOWN": np.trunc, "UP": lambda v: np.sign(v) * np.ceil(np.abs(v)),
+                  "HALF_UP": lambda v: np.sign(v) * np.floor(np.abs(v) + 0.5),
+                  "HALF_DOWN": lambda v: np.sign(v) * np.ceil(np.abs(v) - 0.5)}
+
+
+def round_qonnx_exact(u: Fraction, mode):
+    """A QONNX rounding mode (a key of :data:`QONNX_ROUNDING`) applied to an exact rational.
+
+    >>> [round_qonnx_exact(Fraction(v, 2), "ROUND") for v in (-3, -1, 1, 3)], round_qonnx_exact(Fraction(-5, 2), "UP")
+    ([-2, 0, 0, 2], -3)
+    """
+    f = math.floor(u)
+    frac = u - f
+    if mode == "FLOOR":
+        return f
+    if mode == "CEIL":
+        return math.ceil(u)
+    if mode == "DOWN":
+        return math.trunc(u)
+    if mode == "UP":
+        return -math.ceil(-u) if u < 0 else math.ceil(u)
+    if frac != Fraction(1, 2):
+        return f + (1 if frac > Fraction(1, 2) else 0)
+    if mode in ("ROUND", "HALF_EVEN"):
+        return f if f % 2 == 0 else f + 1
+    if mode == "HALF_UP":  # ties away from zero
+        return f + 1 if u > 0 else f
+    return f if u > 0 else f + 1  # HALF_DOWN: ties toward zero
+
+
 def quantize_params(t, values):
     """Quantise weights or biases the way hls4ml's generated firmware receives them.
 

@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from ..errors import ModelError, UnsupportedOpError
+from ..fixed import QONNX_ROUNDING as _QONNX_NUMPY_ROUNDING
 from ..fixed import Rounding, exact_type
 from ..graph import Graph, Node, Tensor, sanitize_name
 
@@ -217,10 +218,6 @@ _MOVES = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
 #: QONNX rounding modes -> ap_fixed rounding (CEIL and UP have no ap_fixed equivalent).
 _QONNX_ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV, "FLOOR": Rounding.TRN,
                    "DOWN": Rounding.TRN_ZERO, "HALF_UP": Rounding.RND_INF, "HALF_DOWN": Rounding.RND_ZERO}
-_QONNX_NUMPY_ROUNDING = {"ROUND": np.round, "HALF_EVEN": np.round, "FLOOR": np.floor, "CEIL": np.ceil,
-                         "DOWN": np.trunc, "UP": lambda v: np.sign(v) * np.ceil(np.abs(v)),
-                         "HALF_UP": lambda v: np.sign(v) * np.floor(np.abs(v) + 0.5),
-                         "HALF_DOWN": lambda v: np.sign(v) * np.ceil(np.abs(v) - 0.5)}
 #: ONNX integer element types of QuantizeLinear outputs: (min, max).
 _INT_RANGES = {"UINT8": (0, 255), "INT8": (-128, 127), "UINT16": (0, 65535), "INT16": (-32768, 32767),
                "UINT4": (0, 15), "INT4": (-8, 7), "INT32": (-(1 << 31), (1 << 31) - 1)}

@@ -36,7 +36,7 @@ import numpy as np
 
 from rtl_lib.threshold import MultiThreshold
 
-from ..fixed import range_type
+from ..fixed import QONNX_ROUNDING, range_type, round_qonnx_exact
 from . import Cost, Op, register
 
 __all__ = ["Threshold", "level_conditions", "grid_thresholds", "float_thresholds", "evaluate_exact", "ROUNDINGS"]
@@ -45,33 +45,12 @@ ROUNDINGS = ("ROUND", "HALF_EVEN", "FLOOR", "CEIL", "DOWN", "UP", "HALF_UP", "HA
 _ALL, _NONE = ("all",), ("none",)
 
 
-def _round_exact(u: Fraction, mode):
-    """QONNX's rounding of an exact rational."""
-    f = math.floor(u)
-    frac = u - f
-    if mode == "FLOOR":
-        return f
-    if mode == "CEIL":
-        return math.ceil(u)
-    if mode == "DOWN":
-        return math.trunc(u)
-    if mode == "UP":
-        return -math.ceil(-u) if u < 0 else math.ceil(u)
-    if frac != Fraction(1, 2):
-        return f + (1 if frac > Fraction(1, 2) else 0)
-    if mode in ("ROUND", "HALF_EVEN"):
-        return f if f % 2 == 0 else f + 1
-    if mode == "HALF_UP":  # ties away from zero
-        return f + 1 if u > 0 else f
-    return f if u > 0 else f + 1  # HALF_DOWN: ties toward zero
-
-
 def quantize_exact(y: Fraction, a):
     """The quantiser of a ``Threshold`` node's attributes ``a`` on one exact value: the output code."""
     s, z = Fraction(a["scale"]), a["zero_point"]
     if a.get("bipolar"):  # QONNX BipolarQuant, and Quant of one signed bit
         return (1 if y / s + z >= 0 else -1) - z
-    q = _round_exact(y / s + z, a["rounding"])
+    q = round_qonnx_exact(y / s + z, a["rounding"])
     return min(max(q, a["lo"]), a["hi"]) - z
 
 
@@ -310,9 +289,8 @@ class Threshold(Op):
         if a.get("bipolar"):
             q = np.where(y / a["scale"] + a["zero_point"] >= 0, 1.0, -1.0) - a["zero_point"]
         else:
-            from ..frontend.onnx import _QONNX_NUMPY_ROUNDING
             u = np.clip(y / a["scale"] + a["zero_point"], a["lo"], a["hi"])
-            q = _QONNX_NUMPY_ROUNDING[a["rounding"]](u) - a["zero_point"]
+            q = QONNX_ROUNDING[a["rounding"]](u) - a["zero_point"]
         return [np.ldexp(q, -a.get("frac", 0))]
 
     def golden(self, node, inputs):
