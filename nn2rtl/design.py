@@ -171,6 +171,9 @@ class Design:
             f"{tout.type}, element k in bits [k*{tout.type.width} +: {tout.type.width}]\n"
             f"//   out_valid, out_ready     a result is taken when both are high, {self.latency} cycles after its "
             f"input when out_ready stays high; out_ready low freezes the pipeline (tie high if never stalled)\n"
+            f"// Element order: the model's own layout, row-major: element k of in_data is element k of the "
+            f"flattened input of shape [{', '.join(map(str, tin.shape))}], and likewise for out_data "
+            f"[{', '.join(map(str, tout.shape))}] (channels-first where the ONNX model is).\n"
             f"// A raw value r of fixed<W,I> means r * 2^-(W-I).\n\n")
 
     def lint_waivers(self):

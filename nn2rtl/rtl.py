@@ -9,35 +9,54 @@ The top level (clock ``clk``, synchronous active-high reset ``rst``) has flat ve
     out_valid, out_ready      a result is delivered in a cycle where both are high; out_data and out_valid hold
                               while out_ready is low
 
-Each node elaborates to the :mod:`rtl_lib` block its op names; latency is the sum of the blocks' latencies along
-the (single) path, read off the blocks themselves. Flow control: the blocks are fixed-latency pipelines that share
-one clock enable, ``en = ~(out_valid & ~out_ready)``: a result the consumer does not take freezes the whole
+Each node elaborates to the :mod:`rtl_lib` block its op names; latency is the longest sum of the blocks' latencies
+along any path, read off the blocks themselves. Where branches meet (a residual ``Add``, a ``Concat``), the earlier
+inputs wait in registers until the last arrives (:func:`balance_registers`).
+
+Flow control: the blocks are fixed-latency pipelines that share one clock enable, ``en = ~(out_valid & ~out_ready)``: a result the consumer does not take freezes the whole
 pipeline, so nothing is lost or duplicated and latency counts enabled cycles. The input side admits one input
 every II enabled cycles, which is what every block with a reuse factor needs; no block has to refuse data.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .errors import UnsupportedOpError
 from .ops import REGISTRY
 
-__all__ = ["Top", "to_verilog", "schedule"]
+__all__ = ["Top", "to_verilog", "schedule", "arrivals", "balance_registers"]
 
 
-def schedule(graph):
-    """Per-node cost and the design's latency/II, from the blocks that build the hardware."""
-    costs = {n.name: REGISTRY[n.op].cost(n, graph) for n in graph.nodes if n.op != "Identity"}
+def arrivals(graph, costs):
+    """Cycle at which each tensor is ready (graph inputs at 0): a node starts when its last input arrives."""
     arrival = {t: 0 for t in graph.inputs}
     for n in graph.nodes:
         start = max(arrival[t] for t in n.inputs)
         lat = costs[n.name].latency if n.name in costs else 0
         for t in n.outputs:
             arrival[t] = start + lat
+    return arrival
+
+
+def schedule(graph):
+    """Per-node cost and the design's latency/II, from the blocks that build the hardware."""
+    costs = {n.name: REGISTRY[n.op].cost(n, graph) for n in graph.nodes if n.op != "Identity"}
+    arrival = arrivals(graph, costs)
     latency = max(arrival[t] for t in graph.outputs)
     ii = max([c.ii for c in costs.values()], default=1)
     return costs, latency, ii
+
+
+def balance_registers(graph, costs):
+    """Flip-flop bits that delay the earlier inputs of a merge until its last input arrives (branches of unequal
+    latency, as in a residual block)."""
+    arrival = arrivals(graph, costs)
+    total = 0
+    for n in graph.nodes:
+        start = max(arrival[t] for t in n.inputs)
+        total += sum((start - arrival[t]) * graph.tensors[t].size * graph.tensors[t].type.width for t in n.inputs)
+    return total
 
 
 class Top(wiring.Component):
@@ -85,9 +104,21 @@ class Top(wiring.Component):
         else:
             m.d.comb += self.in_ready.eq(en)
         valid_in = self.in_valid if self.latency == 0 else self.in_valid & self.in_ready
+        arrival = arrivals(self.graph, self.costs)
         data = {self.in_tensor.name: (self.in_data, valid_in)}
         for n in self.graph.nodes:
-            d, v = data[n.inputs[0]]
+            start = max(arrival[t] for t in n.inputs)
+            parts = []
+            for k, t in enumerate(n.inputs):  # an earlier branch waits for the last one in registers
+                d, v = data[t]
+                for c in range(start - arrival[t]):
+                    dd = Signal(len(d), name=f"{n.name}_in{k}_d{c}")
+                    vv = Signal(name=f"{n.name}_in{k}_v{c}")
+                    with m.If(en):
+                        m.d.sync += [dd.eq(d), vv.eq(v)]
+                    d, v = dd, vv
+                parts.append(d)
+            d = parts[0] if len(parts) == 1 else Cat(*parts)
             if n.op == "Identity":
                 data[n.outputs[0]] = (d, v)
                 continue

@@ -6,7 +6,7 @@ latency a report states is the latency of the hardware.
 
 from amaranth.hdl import Const, Signal, Value
 
-__all__ = ["tree_levels", "tree_latency", "tree_registers", "build_adder_tree"]
+__all__ = ["tree_levels", "tree_latency", "tree_registers", "build_adder_tree", "build_reduce_tree"]
 
 
 def tree_levels(n_leaves):
@@ -41,6 +41,14 @@ def build_adder_tree(m, leaves, shape, levels_per_stage, name, enable=None):
     ``leaves`` are values already of ``shape``; constants among them cost no registers. Returns the sum, delayed
     by ``tree_latency(len(leaves), levels_per_stage)`` cycles of the ``sync`` domain.
     """
+    def add(a, b):
+        return (a + b)[:shape.width].as_signed() if shape.signed else (a + b)[:shape.width]
+    return build_reduce_tree(m, leaves, shape, levels_per_stage, name, add, enable)
+
+
+def build_reduce_tree(m, leaves, shape, levels_per_stage, name, combine, enable=None):
+    """Reduce ``leaves`` (values of ``shape``) pairwise with ``combine(a, b)`` (an associative operation returning
+    a value of ``shape``: a wrapping add, a maximum) in a balanced tree registered per :func:`tree_latency`."""
     if not leaves:
         leaves = [Const(0, shape)]
     level = [Value.cast(v) for v in leaves]
@@ -48,8 +56,7 @@ def build_adder_tree(m, leaves, shape, levels_per_stage, name, enable=None):
     for depth in range(1, levels + 1):
         nxt = []
         for k in range(0, len(level) - 1, 2):
-            a, b = level[k], level[k + 1]
-            nxt.append((a + b)[:shape.width].as_signed() if shape.signed else (a + b)[:shape.width])
+            nxt.append(combine(level[k], level[k + 1]))
         if len(level) % 2:
             nxt.append(level[-1])
         if depth % levels_per_stage == 0 or depth == levels:

@@ -30,6 +30,7 @@ from ..errors import ModelError, UnsupportedOpError
 from ..fixed import QONNX_ROUNDING as _QONNX_NUMPY_ROUNDING
 from ..fixed import Rounding, exact_type
 from ..graph import Graph, Node, Tensor, sanitize_name
+from .cnn import LAYOUT_AWARE, PROPAGATES_LAYOUT, CnnOps
 
 __all__ = ["load_model", "import_onnx", "inspect_onnx", "preflight", "SUPPORTED_OPS", "MIN_OPSET", "MAX_OPSET",
            "QONNX_DOMAINS"]
@@ -49,10 +50,12 @@ ACTIVATIONS = {
 #: Domains whose ``Quant``, ``BipolarQuant`` and ``Trunc`` follow QONNX's definitions.
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "qonnx")
 #: Ops translated on activations (any standard op whose inputs are all constants is folded as well).
-SUPPORTED_OPS = tuple(sorted(("Add", "BatchNormalization", "BipolarQuant", "Cast", "Clip", "Constant",
-                              "DequantizeLinear", "Div", "Dropout", "Flatten", "Gemm", "Identity", "MatMul", "Mul",
-                              "PRelu", "Quant", "QuantizeLinear", "Reshape", "Shape", "Size", "Softmax", "Squeeze",
-                              "Sub", "Transpose", "Trunc", "Unsqueeze") + tuple(ACTIVATIONS)))
+SUPPORTED_OPS = tuple(sorted(("Add", "AveragePool", "BatchNormalization", "BipolarQuant", "Cast", "Clip", "Concat",
+                              "Constant", "Conv", "DequantizeLinear", "Div", "Dropout", "Flatten", "Gemm",
+                              "GlobalAveragePool", "GlobalMaxPool", "Identity", "MatMul", "Max", "MaxPool", "Min",
+                              "Mul", "PRelu", "Pad", "Quant", "QuantizeLinear", "Reshape", "Resize", "Shape", "Size",
+                              "Softmax", "Squeeze", "Sub", "Transpose", "Trunc", "Unsqueeze", "Upsample")
+                             + tuple(ACTIVATIONS)))
 
 
 def load_model(path):
@@ -257,7 +260,7 @@ def _dtype_name(arr):
             np.dtype(np.int16): "INT16", np.dtype(np.int32): "INT32"}.get(np.asarray(arr).dtype)
 
 
-class _Importer:
+class _Importer(CnnOps):
     """Walks the ONNX graph once, in order: constant sub-graphs are evaluated (folded), activations become graph
     nodes, and every node that cannot be translated is recorded with the reason (nothing stops at the first)."""
 
@@ -271,7 +274,8 @@ class _Importer:
                                  f"than {MAX_CONSTANT_ELEMENTS} (a model this size cannot fit an FPGA fabric)")
         self.consts = {init.name: _tensor_array(init) for init in g.initializer}
         self.qconsts = set()   # constants on a quantisation grid (outputs of Quant/DequantizeLinear, moved)
-        self.features = {}     # live tensor -> shape without the batch dimension
+        self.features = {}     # live tensor -> shape without the batch dimension (the model's logical shape)
+        self.order = {}        # live tensor -> storage axis order, where it is not the logical row-major one
         self.broken = set()    # outputs of nodes that could not be translated
         self.broken_const = set()  # ... of which those that would have been constants
         self.pending_q = {}    # QuantizeLinear outputs -> (scale, zero point), awaiting their DequantizeLinear
@@ -326,6 +330,10 @@ class _Importer:
     def emit(self, op, inputs, outputs, features, attrs=None, params=None, types=None):
         name = self.fresh(self.cur_name if not self.emitted else f"{self.cur_name}_{op.lower()}")
         self.emitted += 1
+        if op in PROPAGATES_LAYOUT and len(inputs) == 1 and inputs[0] in self.order:
+            params = self.layout_params(inputs, params or {})  # element-wise: keeps the input's storage order
+            for o in outputs:
+                self.order[o] = self.order[inputs[0]]
         self.nodes.append(Node(name, op, list(inputs), list(outputs), {**self.meta, **(attrs or {})},
                                dict(params or {}), dict(types or {})))
         for o in outputs:
@@ -380,6 +388,8 @@ class _Importer:
                     handler = getattr(self, f"op_{kind}", None)
                     if handler is None:
                         raise _Refuse("")
+                    if kind not in LAYOUT_AWARE:  # the op reads its inputs in the model's own order
+                        node, live = self.with_logical_inputs(node, live)
                     handler(node, _attrs(node), live)
                     last = self.nodes[-1].op if self.emitted else None
                     status = ("folded (constant)" if kind == "Constant" else
@@ -391,6 +401,8 @@ class _Importer:
                 status = "UNSUPPORTED" + (f": {e}" if str(e) else "")
             shape = self.describe(node.output[0]) if node.output else "-"
             self.rows.append((src, op, shape, status))
+        if not self.problems:
+            self.logical_outputs()
         for o in self.model.graph.output:
             if o.name in self.pending_q:
                 self.problems.append((o.name, "QuantizeLinear", "a graph output is the integer output of a "
@@ -560,26 +572,6 @@ class _Importer:
             out.insert(ax - 1, 1)
         self.relabel(node, live, tuple(out))
 
-    def op_Transpose(self, node, a, live):
-        fin = self.features[live[0]]
-        rank = len(fin) + 1
-        perm = list(a.get("perm", list(range(rank))[::-1]))
-        full = (None,) + tuple(fin)
-        if perm[0] != 0:
-            raise _Refuse(f"perm {perm} moves the batch dimension")
-        if sorted(perm) != list(range(rank)):
-            raise ModelError(f"node '{self.meta['source_name']}' (Transpose): perm {perm} is not a permutation of "
-                             f"the {rank} axes")
-        order = [p for p in perm[1:] if full[p] != 1]
-        shape = tuple(full[p] for p in perm[1:])
-        if order == sorted(order):  # only size-1 axes move: the row-major data stays as it is
-            self.relabel(node, live, shape)
-            return
-        # the data moves: a permutation of the features (wiring), which the passes fold into the next layer
-        index = np.arange(int(np.prod(fin, dtype=np.int64))).reshape(fin).transpose([p - 1 for p in perm[1:]])
-        self.emit("Permute", live[:1], node.output[:1], shape, attrs={"perm": [int(p) for p in perm]},
-                  params={"index": index.reshape(-1).astype(np.int64)})
-
     def op_Gemm(self, node, a, live):
         if node.input[0] in self.consts or len(node.input) < 2:
             raise _Refuse("input A must be an activation")
@@ -667,9 +659,11 @@ class _Importer:
 
     def _arith(self, node, live, _):
         op = node.op_type
+        if len(live) == 2 and op in ("Add", "Sub", "Mul"):
+            self.merge(node, live, op.lower())
+            return
         if len(live) != 1:
-            raise _Refuse("an operation on two activations (a skip connection or merge); merge layers are not "
-                          "supported yet")
+            raise _Refuse(f"{op} of two activations; only Add, Sub and Mul (and Max, Min) of two are supported")
         c, cname, pos = self._const_operand(node, live)
         fin = self.features[live[0]]
         if op == "Add":

@@ -69,4 +69,4 @@ def warn(node, message):
     node.attrs.setdefault("warnings", []).append(f"layer {node.label}: {message}")
 
 
-from . import activation, dense, permute, quant, softmax, threshold  # noqa: E402,F401  (registration)
+from . import activation, conv, dense, merge, permute, pool, quant, softmax, threshold  # noqa: E402,F401  (registration)

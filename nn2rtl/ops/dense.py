@@ -100,6 +100,73 @@ def _binary(node, graph, in_type, tw, accum):
             and accum.frac >= in_type.product(tw).frac and accum.overflow is Overflow.WRAP)
 
 
+def quantize_weights(node, graph, lc, in_type, n_in):
+    """Weight, bias, accumulator and result types of a dense product over ``n_in`` inputs (Dense, Conv): weights
+    and bias replaced by raw integers; returns ``(weight type, accumulator type)``."""
+    w = node.params["weight"]
+    b = node.params.get("bias")
+    tw = chosen(node, lc, "weight", lc.weight)
+    if tw == AUTO:
+        tw = cap_auto(exact_type(w), lc)
+    node.types["weight"] = tw
+    _warn_range(node, "weights", tw, w)
+    node.params["weight"] = quantize_params(tw, w)
+    tb = None
+    if b is not None:
+        tb = chosen(node, lc, "bias", AUTO if lc.option("model_quantized") else lc.bias)
+        if tb == AUTO:
+            tb = cap_auto(exact_type(b), lc)
+        node.types["bias"] = tb
+        _warn_range(node, "biases", tb, b)
+        node.params["bias"] = quantize_params(tb, b)
+    accum = lc.accum
+    if accum == AUTO:
+        accum = cap_auto(auto_accum(in_type, tw, n_in, b is not None, tb), lc)
+    node.types["accum"] = accum
+    result = lc.result if lc.result != AUTO else accum
+    graph.tensors[node.outputs[0]].type = result
+    return tw, accum
+
+
+def choose_reuse(node, lc, products):
+    """The layer's reuse factor (at most its products per kernel), recorded with its strategy and tree depth."""
+    reuse = min(lc.reuse_factor, products)
+    if reuse < lc.reuse_factor:  # as hls4ml, which picks a valid reuse factor: more rounds would only idle
+        warn(node, f"ReuseFactor {lc.reuse_factor} exceeds its {products} products; {products} used (one "
+                   f"multiplier, II {products})")
+    node.attrs["reuse_factor"] = reuse
+    node.attrs["strategy"] = lc.strategy.value
+    node.attrs["levels_per_stage"] = lc.levels_per_stage
+    return reuse
+
+
+def dense_golden(x, w, bias, types):
+    """hls4ml's dense product on raw integers: ``x`` (rows, n_in) of ``types['input']``, ``w`` (n_in, n_out) of
+    ``types['weight']``, ``bias`` (n_out,) of ``types['bias']`` or None; each product cast to ``types['accum']``,
+    summed with the bias, cast to ``types['result']``."""
+    graph_in_type = types["input"]
+    tw, tacc = types["weight"], types["accum"]
+    tout = types["result"]
+    n_in, n_out = w.shape
+    tp = graph_in_type.product(tw)
+    acc0 = (tacc.cast(bias, types["bias"]) if bias is not None
+            else np.zeros(n_out, dtype=np.int64 if tacc.width <= MAX_INT64_BITS else object))
+    wide = tp.width > MAX_INT64_BITS or tacc.width + n_in.bit_length() + 1 > MAX_INT64_BITS
+    w = as_raw_array(w, 100 if wide else tw.width)
+    fast = not wide and _floor_wrap_fits(tp, tacc, n_in)
+    out = []
+    for s in range(0, x.shape[0], _CHUNK):
+        xc = as_raw_array(x[s:s + _CHUNK], 100 if wide else graph_in_type.width)
+        if fast:
+            acc = tacc.cast(_floor_wrap_sum(xc, w, tp.frac - tacc.frac) + acc0, tacc)
+        else:
+            acc = _accumulate(xc, w, acc0, tp, tacc)
+        out.append(tout.cast(acc, tacc))
+    if not out:
+        return np.zeros((0, n_out), dtype=np.int64)
+    return np.concatenate(out, axis=0)
+
+
 @register
 class Dense(Op):
     name = "Dense"
@@ -108,35 +175,9 @@ class Dense(Op):
     def quantize(self, node, graph, lc):
         in_type = graph.tensors[node.inputs[0]].type
         w = node.params["weight"]
-        b = node.params.get("bias")
-        tw = chosen(node, lc, "weight", lc.weight)
-        if tw == AUTO:
-            tw = cap_auto(exact_type(w), lc)
-        node.types["weight"] = tw
-        _warn_range(node, "weights", tw, w)
-        node.params["weight"] = quantize_params(tw, w)
-        tb = None
-        if b is not None:
-            tb = chosen(node, lc, "bias", AUTO if lc.option("model_quantized") else lc.bias)
-            if tb == AUTO:
-                tb = cap_auto(exact_type(b), lc)
-            node.types["bias"] = tb
-            _warn_range(node, "biases", tb, b)
-            node.params["bias"] = quantize_params(tb, b)
-        accum = lc.accum
-        if accum == AUTO:
-            accum = cap_auto(auto_accum(in_type, tw, w.shape[0], b is not None, tb), lc)
-        node.types["accum"] = accum
-        result = lc.result if lc.result != AUTO else accum
-        graph.tensors[node.outputs[0]].type = result
+        tw, accum = quantize_weights(node, graph, lc, in_type, w.shape[0])
         products = int(w.shape[0] * w.shape[1])
-        reuse = min(lc.reuse_factor, products)
-        if reuse < lc.reuse_factor:  # as hls4ml, which picks a valid reuse factor: more rounds would only idle
-            warn(node, f"ReuseFactor {lc.reuse_factor} exceeds its {products} products; {products} used (one "
-                       f"multiplier, II {products})")
-        node.attrs["reuse_factor"] = reuse
-        node.attrs["strategy"] = lc.strategy.value
-        node.attrs["levels_per_stage"] = lc.levels_per_stage
+        reuse = choose_reuse(node, lc, products)
         # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array;
         # +-1 inputs (a bipolar quantiser) times +-1 weights: XNOR-popcount, no multiplier
         node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
@@ -152,27 +193,7 @@ class Dense(Op):
 
     def golden(self, node, inputs):
         (x,) = inputs
-        graph_in_type = node.types["input"]
-        tw, tacc = node.types["weight"], node.types["accum"]
-        tout = node.types["result"]
-        w = node.params["weight"]
-        n_in, n_out = w.shape
-        tp = graph_in_type.product(tw)
-        bias = node.params.get("bias")
-        acc0 = (tacc.cast(bias, node.types["bias"]) if bias is not None
-                else np.zeros(n_out, dtype=np.int64 if tacc.width <= MAX_INT64_BITS else object))
-        wide = tp.width > MAX_INT64_BITS or tacc.width + n_in.bit_length() + 1 > MAX_INT64_BITS
-        w = as_raw_array(w, 100 if wide else tw.width)
-        fast = not wide and _floor_wrap_fits(tp, tacc, n_in)
-        out = []
-        for s in range(0, x.shape[0], _CHUNK):
-            xc = as_raw_array(x[s:s + _CHUNK], 100 if wide else graph_in_type.width)
-            if fast:
-                acc = tacc.cast(_floor_wrap_sum(xc, w, tp.frac - tacc.frac) + acc0, tacc)
-            else:
-                acc = _accumulate(xc, w, acc0, tp, tacc)
-            out.append(tout.cast(acc, tacc))
-        return [np.concatenate(out, axis=0)]
+        return [dense_golden(x, node.params["weight"], node.params.get("bias"), node.types)]
 
     def block(self, node, graph, library=None):
         if node.types["accum"].overflow is not Overflow.WRAP:

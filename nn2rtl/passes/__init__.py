@@ -366,7 +366,29 @@ def quantize(graph, config: Config):
             assert np.issubdtype(np.asarray(v).dtype, np.integer) or np.asarray(v).dtype == object, (n.name, k)
     if any(n.op == "Identity" for n in g.nodes):
         g = drop_noops(g)  # quantisers that turned out to be no-ops
-    return fuse_quantize(g.verify(typed=True))
+    g = fuse_quantize(g.verify(typed=True))
+    check_parallel_width(g)
+    return g
+
+
+#: The widest tensor the parallel architecture carries: it moves a whole tensor in one bus per clock, and Amaranth
+#: (like many tools) limits one value to 65535 bits, e.g. a 16x16x16 feature map at 16 bits.
+MAX_PARALLEL_BITS = (1 << 16) - 1
+
+
+def check_parallel_width(graph):
+    """Refuse a tensor wider than :data:`MAX_PARALLEL_BITS` (elements times bits): beyond it the design belongs to
+    the streaming architecture."""
+    for name, t in graph.tensors.items():
+        bits = t.size * t.type.width
+        if bits > MAX_PARALLEL_BITS:
+            src = graph.producer(name)
+            where = f"layer {src.label}: its output" if src is not None else f"input '{name}'"
+            raise ModelError(
+                f"{where} has {t.size} elements of {t.type.width} bits ({bits} bits); io_parallel moves a whole "
+                f"tensor at once and is limited to {MAX_PARALLEL_BITS} bits per tensor (e.g. 16x16x16 at 16 "
+                f"bits). Use a smaller input or fewer channels, narrower types (Precision), or the streaming "
+                f"architecture (io_stream) for feature maps this size")
 
 
 def fuse_quantize(graph):
@@ -496,7 +518,8 @@ def check_limits(graph, config):
                                  f"{config.max_tensor_size}; raise Model.MaxTensorSize if this is intended")
         w = n.params.get("weight")
         if w is not None:
-            products = int(np.prod(np.shape(w), dtype=np.int64))
+            pixels = int(np.prod(n.attrs["out_shape"][:-1], dtype=np.int64)) if n.op == "Conv" else 1
+            products = int(np.prod(np.shape(w), dtype=np.int64)) * pixels
             if products > config.max_layer_products:
                 raise ModelError(f"layer {n.label}: {products} multiplications per inference, more than the limit "
                                  f"of {config.max_layer_products}; raise Model.MaxLayerProducts if this is intended")

@@ -83,13 +83,16 @@ def test_preflight_rejects_activation_weights():
         import_onnx(m)
 
 
-def test_add_of_a_constant_is_a_layer_and_two_activations_are_refused():
+def test_add_of_a_constant_is_a_layer_two_activations_merge_and_division_of_two_is_refused():
     b = onnx.numpy_helper.from_array(np.ones(4, dtype=np.float32), "b")
     m = _model([helper.make_node("Add", ["x", "b"], ["y"], name="lonely_add")], [b])
     g = lower(import_onnx(m))
     assert [n.op for n in g.nodes] == ["ScaleShift"] and g.nodes[0].params["bias"].tolist() == [1.0] * 4
     m = _model([helper.make_node("Add", ["x", "x"], ["y"], name="skip")])
-    with pytest.raises(UnsupportedOpError, match=r"'skip' \(Add: an operation on two activations"):
+    g = lower(import_onnx(m))
+    assert [(n.op, n.attrs["op"]) for n in g.nodes] == [("Merge", "add")]
+    m = _model([helper.make_node("Div", ["x", "x"], ["y"], name="ratio")])
+    with pytest.raises(UnsupportedOpError, match=r"'ratio' \(Div: Div of two activations"):
         import_onnx(m)
 
 

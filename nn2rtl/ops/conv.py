@@ -1,0 +1,156 @@
+"""Convolution (1-D and 2-D, any stride, padding, dilation and group count) in the internal channels-last layout.
+
+Each output pixel is a dense product over its window, hls4ml's ``io_parallel`` convolution: every product cast to
+the accumulator, summed with the bias, cast to the result type, exactly as :mod:`nn2rtl.ops.dense`. Attributes
+(set by the front end): ``in_shape`` (spatial dimensions then channels), ``kernel``, ``strides``, ``dilations``,
+``pads`` (ONNX order: all begins, then all ends), ``group``. Parameters: ``weight`` of shape
+``(groups, window * channels_per_group, filters_per_group)`` (window positions row-major, then channels), ``bias``
+of shape ``(filters,)``.
+"""
+
+import numpy as np
+
+from rtl_lib.adder_tree import tree_registers
+from rtl_lib.conv import WindowedDense
+from rtl_lib.dense import DenseParallel, cast_stages, neuron_latency
+from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
+
+from ..errors import ConfigError
+from ..fixed import Overflow
+from . import Cost, Op, register
+from .dense import _levels_per_stage, _reuse, choose_reuse, dense_golden, quantize_weights
+
+__all__ = ["Conv", "out_spatial", "window_index"]
+
+
+def out_spatial(in_spatial, kernel, strides, pads, dilations, ceil_mode=False):
+    """Output size per spatial axis (ONNX's formula; ``ceil_mode`` for pooling)."""
+    r = len(in_spatial)
+    out = []
+    for a in range(r):
+        span = dilations[a] * (kernel[a] - 1) + 1
+        room = in_spatial[a] + pads[a] + pads[a + r] - span
+        n = (-(-room // strides[a]) if ceil_mode else room // strides[a]) + 1
+        if ceil_mode and (n - 1) * strides[a] >= in_spatial[a] + pads[a]:
+            n -= 1  # ONNX/PyTorch: the last window must start inside the input or the begin padding
+        out.append(n)
+    return tuple(out)
+
+
+def window_index(in_spatial, kernel, strides, pads, dilations, out_spatial_shape):
+    """``(positions, kind)``: for every output pixel (row-major) and kernel position (row-major), the flat input
+    pixel it reads, and ``kind`` 0 inside the input, 1 in the padding, 2 beyond it (a ``ceil_mode`` window)."""
+    r = len(in_spatial)
+    grids = np.meshgrid(*[np.arange(n) for n in out_spatial_shape], indexing="ij")
+    kgrids = np.meshgrid(*[np.arange(k) for k in kernel], indexing="ij")
+    n_out = int(np.prod(out_spatial_shape, dtype=np.int64))
+    n_k = int(np.prod(kernel, dtype=np.int64))
+    flat = np.zeros((n_out, n_k), dtype=np.int64)
+    kind = np.zeros((n_out, n_k), dtype=np.int64)
+    for a in range(r):
+        coord = (grids[a].reshape(-1, 1) * strides[a] - pads[a] + kgrids[a].reshape(1, -1) * dilations[a])
+        outside = (coord < 0) | (coord >= in_spatial[a])
+        beyond = coord >= in_spatial[a] + pads[a + r]
+        kind = np.maximum(kind, np.where(beyond, 2, np.where(outside, 1, 0)))
+        flat = flat * in_spatial[a] + np.clip(coord, 0, in_spatial[a] - 1)
+    flat[kind > 0] = -1
+    return flat, kind
+
+
+def conv_windows(attrs):
+    """``(pixels, groups, window * channels_per_group)`` input element indices (channels-last) of every conv
+    window, -1 for padding."""
+    *spatial, c = attrs["in_shape"]
+    g = attrs["group"]
+    cg = c // g
+    pix, _ = window_index(spatial, attrs["kernel"], attrs["strides"], attrs["pads"], attrs["dilations"],
+                          attrs["out_shape"][:-1])
+    ch = np.arange(g)[:, None] * cg + np.arange(cg)[None, :]                       # (groups, cg)
+    idx = pix[:, None, :, None] * c + ch[None, :, None, :]                          # (P, G, K, cg)
+    idx = np.where(pix[:, None, :, None] < 0, -1, idx)
+    return idx.reshape(pix.shape[0], g, -1)
+
+
+@register
+class Conv(Op):
+    name = "Conv"
+    auto_result = True
+
+    def quantize(self, node, graph, lc):
+        in_type = graph.tensors[node.inputs[0]].type
+        w = node.params["weight"]
+        quantize_weights(node, graph, lc, in_type, w.shape[1])
+        reuse = choose_reuse(node, lc, int(w.shape[1] * w.shape[2]))
+        node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
+
+    def _run(self, node, x, fn):
+        idx = conv_windows(node.attrs)
+        p, g, k = idx.shape
+        rows = x.shape[0]
+        xz = np.concatenate([x, np.zeros((rows, 1), dtype=x.dtype)], axis=1)  # index -1: the zero column
+        win = xz[:, idx]                                                        # (rows, P, G, K)
+        w = node.params["weight"]
+        bias = node.params.get("bias")
+        fg = w.shape[2]
+        outs = []
+        for gi in range(g):
+            b = None if bias is None else np.asarray(bias)[gi * fg:(gi + 1) * fg]
+            y = fn(win[:, :, gi, :].reshape(rows * p, k), np.asarray(w)[gi], b)
+            outs.append(np.asarray(y).reshape(rows, p, fg))
+        return np.concatenate(outs, axis=2).reshape(rows, -1)
+
+    def reference(self, node, inputs):
+        def dense(x, w, b):
+            return x @ w + (0 if b is None else b)
+        return [self._run(node, np.asarray(inputs[0], dtype=np.float64), dense)]
+
+    def golden(self, node, inputs):
+        return [self._run(node, inputs[0], lambda x, w, b: dense_golden(x, w, b, node.types))]
+
+    def _kernel(self, node, gi, library):
+        w = node.params["weight"]
+        fg = w.shape[2]
+        bias = node.params.get("bias")
+        args = dict(in_type=node.types["input"], weights=np.asarray(w)[gi], weight_type=node.types["weight"],
+                    bias=None if bias is None else np.asarray(bias)[gi * fg:(gi + 1) * fg],
+                    bias_type=node.types.get("bias"), accum_type=node.types["accum"],
+                    out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
+        reuse = _reuse(node)
+        return lambda: DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
+
+    def block(self, node, graph, library=None):
+        if node.types["accum"].overflow is not Overflow.WRAP:
+            raise ConfigError(
+                f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
+                f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
+                f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
+        idx = conv_windows(node.attrs)
+        n_in = int(np.prod(node.attrs["in_shape"], dtype=np.int64))
+        kernels = [self._kernel(node, gi, library) for gi in range(idx.shape[1])]
+        return WindowedDense(n_in, node.types["input"].width, idx, kernels, key=node.name, library=library)
+
+    def cost(self, node, graph):
+        """The kernel's schedule (:func:`neuron_latency` or :func:`mac_latency`), once per pixel and group.
+
+        Multipliers at reuse factor 1 count only the products that exist: a zero weight and a window position in
+        the zero padding multiply by a constant zero, which synthesis removes."""
+        w = np.asarray(node.params["weight"])
+        g, k, fg = w.shape
+        idx = conv_windows(node.attrs)
+        p = idx.shape[0]
+        lps, reuse = _levels_per_stage(node), _reuse(node)
+        tacc, tout = node.types["accum"], node.types["result"]
+        products = p * g * k * fg
+        if reuse == 1:
+            nonzero = (w != 0).sum(axis=2)                                   # (G, K): non-zero weights per row
+            live = (idx >= 0)                                                 # (P, G, K)
+            multipliers = int((live * nonzero[None, :, :]).sum())
+            latency = neuron_latency(k, lps, tacc, tout)
+            registers = p * g * (fg * ((k + 1) * tacc.width + tree_registers(k + 1, lps) * tacc.width
+                                       + tout.width * cast_stages(tacc, tout)) + latency)
+            return Cost(latency=latency, ii=1, multipliers=multipliers, products=products, registers=registers)
+        plan = mac_plan(k, fg, reuse)
+        return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=p * g * plan.multipliers,
+                    products=products,
+                    registers=p * g * resource_registers(plan, node.types["input"], tacc, tout, lps),
+                    rom_bits=p * g * plan.multipliers * reuse * node.types["weight"].width)
