@@ -13,9 +13,10 @@ Each node elaborates to the :mod:`rtl_lib` block its op names; latency is the lo
 along any path, read off the blocks themselves. Where branches meet (a residual ``Add``, a ``Concat``), the earlier
 inputs wait in registers until the last arrives (:func:`balance_registers`).
 
-Flow control: the blocks are fixed-latency pipelines that share one clock enable,
-``en = ~(out_valid & ~out_ready)``: a result the consumer does not take freezes the whole pipeline, so nothing is lost or duplicated and latency counts enabled cycles. The input side admits one input
-every II enabled cycles, which is what every block with a reuse factor needs; no block has to refuse data.
+Flow control: the blocks are fixed-latency pipelines that share one clock enable, ``en = ~(out_valid &
+~out_ready)``: a result the consumer does not take freezes the whole pipeline, so nothing is lost or duplicated and
+latency counts enabled cycles. The input side admits one input every II enabled cycles, which is what every block
+with a reuse factor needs; no block has to refuse data.
 """
 
 from amaranth.hdl import Cat, Module, Signal
