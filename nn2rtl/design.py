@@ -17,7 +17,7 @@ from .errors import ConfigError, ModelError
 from .fixed import FixedType
 from .golden import run_golden
 from .graph import Graph, Node, Tensor, sanitize_name
-from .rtl import schedule
+from .rtl import balance_registers, schedule
 
 __all__ = ["Design", "convert", "make_vectors", "LINT_WAIVERS"]
 
@@ -108,7 +108,8 @@ class Design:
                 "types": {k: str(v) for k, v in sorted(n.types.items())},
                 **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage", "table",
                                            "tables", "table_mode", "levels", "absorbed", "moved_scale", "merged",
-                                           "bipolar")
+                                           "bipolar", "kernel", "strides", "pads", "dilations", "group", "mode",
+                                           "count_include_pad")
                    if k in n.attrs},
                 **c.to_dict(),
             })
@@ -126,7 +127,9 @@ class Design:
                        "products": sum(c.products for c in self.costs.values()),
                        "registers": sum(c.registers for c in self.costs.values()),
                        "rom_bits": sum(c.rom_bits for c in self.costs.values()),
-                       "comparators": sum(c.comparators for c in self.costs.values())},
+                       "comparators": sum(c.comparators for c in self.costs.values()),
+                       # registers that delay the earlier branch of a merge (residual blocks, concatenations)
+                       "balance_registers": balance_registers(self.graph, self.costs)},
             "layers": layers,
         }
 

@@ -36,7 +36,8 @@ LAYOUT_AWARE = frozenset({
     "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "LeakyRelu", "ThresholdedRelu", "Elu", "Selu", "HardSigmoid",
     "PRelu", "Clip", "BatchNormalization", "Add", "Sub", "Mul", "Div", "Max", "Min", "Quant", "BipolarQuant",
     "QuantizeLinear", "DequantizeLinear", "Trunc", "Identity", "Dropout", "Cast", "Transpose", "Conv", "MaxPool",
-    "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Pad", "Resize", "Upsample", "Concat"})
+    "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "Pad", "Resize", "Upsample",
+    "Concat"})
 #: Graph ops that compute element by element: their output keeps the input's storage order.
 PROPAGATES_LAYOUT = frozenset({
     "Identity", "ScaleShift", "Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "LeakyRelu", "ThresholdedRelu",
@@ -315,6 +316,26 @@ class CnnOps:
 
     def op_GlobalMaxPool(self, node, a, live):
         self._global(node, live, "max")
+
+    def op_ReduceMean(self, node, a, live):
+        """A mean or maximum over every spatial axis (how the dynamo exporter writes ``AdaptiveAvgPool2d(1)`` and
+        ``x.mean((2, 3))``) is global pooling; other reductions are refused."""
+        fin = self.features[live[0]]
+        rank = len(fin) + 1
+        if len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in np.asarray(self.const(node.input[1], "the axes")).reshape(-1)]
+        else:
+            axes = list(a.get("axes", range(rank)))
+        axes = sorted(ax + rank if ax < 0 else ax for ax in axes)
+        if len(fin) not in (2, 3) or axes != list(range(2, rank)):
+            raise _refuse(f"a reduction over axes {axes} of [N, {', '.join(map(str, fin))}]; only a reduction over "
+                          f"every spatial axis of [N, C, L] or [N, C, H, W] (global pooling) is supported")
+        self._global(node, live, "avg" if node.op_type == "ReduceMean" else "max")
+        if not a.get("keepdims", 1):
+            self.features[node.output[0]] = (fin[0],)
+            self.order.pop(node.output[0], None)
+
+    op_ReduceMax = op_ReduceMean
 
     # -- selections: Pad, Resize, Concat ---------------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brev
 SUPPORTED_OPS = tuple(sorted(("Add", "AveragePool", "BatchNormalization", "BipolarQuant", "Cast", "Clip", "Concat",
                               "Constant", "Conv", "DequantizeLinear", "Div", "Dropout", "Flatten", "Gemm",
                               "GlobalAveragePool", "GlobalMaxPool", "Identity", "MatMul", "Max", "MaxPool", "Min",
-                              "Mul", "PRelu", "Pad", "Quant", "QuantizeLinear", "Reshape", "Resize", "Shape", "Size",
+                              "Mul", "PRelu", "Pad", "Quant", "QuantizeLinear", "ReduceMax", "ReduceMean",
+                              "Reshape", "Resize", "Shape", "Size",
                               "Softmax", "Squeeze", "Sub", "Transpose", "Trunc", "Unsqueeze", "Upsample")
                              + tuple(ACTIVATIONS)))
 

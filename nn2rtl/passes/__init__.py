@@ -283,6 +283,8 @@ def sink_permutes(graph):
             user = g.consumers(p.outputs[0])[0]
             idx = np.asarray(p.params["index"])
             n = idx.size
+            if g.tensors[p.inputs[0]].size != n or not np.array_equal(np.sort(idx), np.arange(n)):
+                continue  # padding, repetition or cropping: not a permutation, stays a selection
             if user.op == "Dense" and not user.types.get("input"):
                 w = np.asarray(user.params["weight"])
                 w2 = np.empty_like(w)
@@ -379,10 +381,10 @@ MAX_PARALLEL_BITS = (1 << 16) - 1
 def check_parallel_width(graph):
     """Refuse a tensor wider than :data:`MAX_PARALLEL_BITS` (elements times bits): beyond it the design belongs to
     the streaming architecture."""
-    for name, t in graph.tensors.items():
+    for src, name in [(None, t) for t in graph.inputs] + [(n, t) for n in graph.nodes for t in n.outputs]:
+        t = graph.tensors[name]
         bits = t.size * t.type.width
         if bits > MAX_PARALLEL_BITS:
-            src = graph.producer(name)
             where = f"layer {src.label}: its output" if src is not None else f"input '{name}'"
             raise ModelError(
                 f"{where} has {t.size} elements of {t.type.width} bits ({bits} bits); io_parallel moves a whole "
