@@ -81,12 +81,13 @@ oracle: $(HLS4ML_STAMP)
 
 $(HLS4ML_STAMP): pyproject.toml
 	test -x $(HLS4ML_VENV)/bin/python || $(PYTHON) -m venv $(HLS4ML_VENV)
-	$(HLS4ML_VENV)/bin/python -m pip install -q "hls4ml==1.3.0" "qonnx==1.0.0" -e .
+	$(HLS4ML_VENV)/bin/python -m pip install -q "hls4ml==1.3.0" "qonnx==1.0.0" "torch==2.13.0" "onnxscript" -e .
 	touch $(HLS4ML_STAMP)
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle
 	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_hls4ml.py
+	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_cnn_hls4ml.py
 
 # Accuracy of activation tables and softmax modes against float (table in benchmarks/results/).
 bench-activations: setup

@@ -98,7 +98,12 @@ def main(argv=None):
             failed |= diff > 0
             rows.append((name, precision, str(len(x)), str(y_ours.size), str(diff),
                          f"{np.abs(y_hls - y_ours).max():.3g}"))
-    head = ("model", "precision", "inputs", "outputs compared", "differing", "max |diff|")
+    return print_table(("model", "precision", "inputs", "outputs compared", "differing", "max |diff|"), rows,
+                       failed)
+
+
+def print_table(head, rows, failed):
+    """Print the comparison table and the verdict line the tests read; the exit status (1 on any differing bit)."""
     widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for r in rows:

@@ -93,6 +93,22 @@ class SeparableNet(nn.Module):
         return self.fc(torch.flatten(self.gap(y), 1))
 
 
+class DepthwiseNet(nn.Module):
+    """Depthwise then pointwise convolution without pooling (hls4ml's ONNX front end, which takes depthwise
+    convolutions, cannot place average pooling in its channels-last conversion)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(1, 4, 3, padding=1)
+        self.dw = nn.Conv2d(4, 4, 3, groups=4)
+        self.pw = nn.Conv2d(4, 3, 1)
+        self.fc = nn.Linear(3 * 4 * 4, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.c0(x))
+        return self.fc(torch.flatten(torch.relu(self.pw(self.dw(y))), 1))
+
+
 class GlobalPoolNet(nn.Module):
     """Global average and global max pooling of the same features, concatenated: ``AdaptiveAvgPool2d(1)`` and
     ``AdaptiveMaxPool2d(1)`` (``GlobalAveragePool``/``GlobalMaxPool`` from the TorchScript exporter, ``ReduceMean``/
@@ -130,6 +146,7 @@ class PaddedPoolNet(nn.Module):
 
 MODELS = {"conv1d": (Conv1dNet, (2, 16)), "conv2d": (Conv2dNet, (1, 8, 8)), "residual": (ResidualNet, (2, 5, 5)),
           "unet": (UNetBlock, (1, 6, 6)), "separable": (SeparableNet, (1, 6, 6)),
+          "depthwise": (DepthwiseNet, (1, 6, 6)),
           "global_pool": (GlobalPoolNet, (2, 5, 5)), "padded": (PaddedPoolNet, (1, 19))}
 
 

@@ -151,7 +151,7 @@ def test_unsupported_cnn_attributes_are_refused_by_name(op, shape, inits, attrs,
 
 def test_a_feature_map_beyond_the_parallel_limit_points_to_io_stream():
     w = numpy_helper.from_array(np.ones((16, 1, 3, 3), np.float32), "w")
-    with pytest.raises(ModelError, match=r"layer 'my_conv' \(Conv\): its output has 16384 elements .* io_stream"):
+    with pytest.raises(ModelError, match=r"layer 'my_conv' \(Conv\): its output has 16384 elements .*io_stream"):
         nn2rtl.convert(_single("Conv", (1, 32, 32), [w], pads=[1, 1, 1, 1]))
 
 

@@ -285,3 +285,18 @@ def test_hls4ml_chooses_the_types_these_tests_and_our_defaults_use(hls4ml_types)
         assert T(s[f"{k}_t"].replace("ap_", "")) == sm.types[k], k
     assert (s["exp_table_size"], s["inv_table_size"]) == (sm.attrs["tables"]["exp_table_size"],
                                                           sm.attrs["tables"]["inv_table_size"])
+
+
+def test_convolutional_networks_equal_hls4ml_c_simulation():
+    """hls4ml's own flow on the same PyTorch networks (Conv1d, Conv2d + BatchNorm2d, max and average pooling, a
+    residual Add, Upsample + Concat, depthwise + pointwise): every output bit equal to nn2rtl's golden model at the
+    default precision (make crosscheck runs two more precisions)."""
+    import subprocess
+    r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "benchmarks" / "crosscheck_cnn_hls4ml.py"),
+                        "--precisions", "fixed<16,6>"], capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    rows = [line.split() for line in r.stdout.splitlines()
+            if line.split() and line.split()[0] in ("conv1d", "conv2d", "residual", "unet", "depthwise")]
+    assert sorted((row[0], row[5]) for row in rows) == sorted(
+        (m, "0") for m in ("conv1d", "conv2d", "residual", "unet", "depthwise"))
+    assert "bit-exact with hls4ml" in r.stdout.splitlines()[-1]

@@ -1,0 +1,78 @@
+"""Cross-check nn2rtl's convolutional networks against hls4ml 1.3.0's own C simulation, bit for bit.
+
+    make crosscheck        # builds .venv-hls4ml (hls4ml 1.3.0 + torch + nn2rtl) and runs this script too
+
+Each network of tests/helpers/cnn_models.py is built in PyTorch with the same seeded weights, exported with
+torch.onnx for nn2rtl, and given to hls4ml through its PyTorch front end (Vivado backend, io_parallel, granularity
+'model'); the depthwise network goes through hls4ml's ONNX front end instead (its PyTorch front end refuses
+``groups``; its ONNX front end's channels-last conversion cannot place average pooling, and it transposes the data
+before a global pooling, which then pools across channels: 0.24 away from PyTorch on GlobalPoolNet). Both predict on
+the same random inputs; the script prints a table and exits 1 on any differing bit. The dynamo exporter folds a
+batch norm into the convolution before it, while hls4ml's PyTorch front end keeps it a layer; the batch-norm network
+is therefore exported with the optimiser off, so that both tools see the same network.
+"""
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "tests"))
+sys.path.append(str(ROOT / "benchmarks"))
+
+import nn2rtl  # noqa: E402
+
+PYTORCH = ["conv1d", "conv2d", "residual", "unet"]
+ONNX = ["depthwise"]
+PRECISIONS = ["fixed<16,6>", "fixed<12,4>", "fixed<18,8>"]
+
+
+def hls4ml_pytorch(model, shape, precision, workdir):
+    import hls4ml
+    cfg = hls4ml.utils.config_from_pytorch_model(model, shape, granularity="model", backend="Vivado",
+                                                 default_precision=precision)
+    return hls4ml.converters.convert_from_pytorch_model(model, hls_config=cfg, output_dir=str(workdir),
+                                                        backend="Vivado", io_type="io_parallel")
+
+
+def main(argv=None):
+    import argparse
+
+    from helpers import cnn_models
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=PYTORCH + ONNX, choices=PYTORCH + ONNX)
+    p.add_argument("--precisions", nargs="+", default=PRECISIONS)
+    args = p.parse_args(argv)
+    rows, failed = [], False
+    for name in args.models:
+        for precision in args.precisions:
+            with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, shape = cnn_models.build(name)
+                path = Path(tmp) / f"{name}.onnx"
+                cnn_models.export(name, path, dynamo=name in PYTORCH, optimize=False)
+                design = nn2rtl.convert(str(path), precision=precision)
+                x = np.random.default_rng(11).normal(0, 2, size=(300, *shape))
+                if name in PYTORCH:
+                    hm = hls4ml_pytorch(model, shape, precision, Path(tmp) / "prj")
+                else:
+                    from crosscheck_hls4ml import hls4ml_model
+                    hm = hls4ml_model(path, precision, Path(tmp) / "prj")
+                hm.compile()
+                y_hls = np.asarray(hm.predict(np.ascontiguousarray(x))).reshape(len(x), -1)
+            y_ours = design.predict(x)
+            diff = int((y_hls != y_ours).sum())
+            failed |= diff > 0
+            rows.append((name, "pytorch" if name in PYTORCH else "onnx", precision, str(len(x)), str(y_ours.size),
+                         str(diff), f"{np.abs(y_hls - y_ours).max():.3g}"))
+    from crosscheck_hls4ml import print_table
+    return print_table(("model", "hls4ml front end", "precision", "inputs", "outputs compared", "differing",
+                        "max |diff|"), rows, failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Every CNN of tests/helpers/cnn_models.py (real torch.onnx exports) in Verilator: bit-exact against the golden
+model under random stalls, latency and II as the schedule states; one convolutional network also with a reuse
+factor (the MAC array shared per pixel over rounds)."""
+
+import pytest
+from helpers import cnn_models
+
+import nn2rtl
+
+pytestmark = pytest.mark.rtl
+
+
+@pytest.mark.parametrize("name,reuse", [(n, 1) for n in cnn_models.MODELS] + [("conv1d", 4)])
+def test_cnn_bit_exact_in_verilator(name, reuse, tmp_path):
+    path = tmp_path / f"{name}.onnx"
+    cnn_models.export(name, path, dynamo=False)
+    design = nn2rtl.convert(str(path), reuse=reuse, top=f"cnn_{name}")
+    r = design.simulate(vectors=150, seed=5, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.results == r.vectors == 150
+    assert r.latency_min == r.latency_max == design.latency and r.stated_ii == design.ii == reuse
