@@ -15,10 +15,8 @@ from rtl_lib.conv import WindowedDense
 from rtl_lib.dense import DenseParallel, cast_stages, neuron_latency
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
-from ..errors import ConfigError
-from ..fixed import Overflow
 from . import Cost, Op, register
-from .dense import _levels_per_stage, _reuse, choose_reuse, dense_golden, quantize_weights
+from .dense import _levels_per_stage, _reuse, choose_reuse, dense_golden, quantize_weights, require_wrap_accum
 
 __all__ = ["Conv", "out_spatial", "window_index"]
 
@@ -119,11 +117,7 @@ class Conv(Op):
         return lambda: DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
 
     def block(self, node, graph, library=None):
-        if node.types["accum"].overflow is not Overflow.WRAP:
-            raise ConfigError(
-                f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
-                f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
-                f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
+        require_wrap_accum(node)
         idx = conv_windows(node.attrs)
         n_in = int(np.prod(node.attrs["in_shape"], dtype=np.int64))
         kernels = [self._kernel(node, gi, library) for gi in range(idx.shape[1])]

@@ -140,6 +140,15 @@ def choose_reuse(node, lc, products):
     return reuse
 
 
+def require_wrap_accum(node):
+    """The RTL adds products in a tree: refuse (ConfigError) a saturating accumulator, whose sum depends on order."""
+    if node.types["accum"].overflow is not Overflow.WRAP:
+        raise ConfigError(
+            f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
+            f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
+            f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
+
+
 def dense_golden(x, w, bias, types):
     """hls4ml's dense product on raw integers: ``x`` (rows, n_in) of ``types['input']``, ``w`` (n_in, n_out) of
     ``types['weight']``, ``bias`` (n_out,) of ``types['bias']`` or None; each product cast to ``types['accum']``,
@@ -196,11 +205,7 @@ class Dense(Op):
         return [dense_golden(x, node.params["weight"], node.params.get("bias"), node.types)]
 
     def block(self, node, graph, library=None):
-        if node.types["accum"].overflow is not Overflow.WRAP:
-            raise ConfigError(
-                f"layer {node.label}: accumulator {node.types['accum']} saturates, which makes the sum depend on "
-                f"the order of additions; the RTL adds in a tree and needs a WRAP accumulator: drop the overflow "
-                f"mode from Precision.accum, or use 'auto' (wide enough never to overflow)")
+        require_wrap_accum(node)
         args = dict(in_type=node.types["input"], weights=node.params["weight"], weight_type=node.types["weight"],
                     bias=node.params.get("bias"), bias_type=node.types.get("bias"), accum_type=node.types["accum"],
                     out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
