@@ -160,7 +160,7 @@ HOSTILE_EXPECT = {"cycle": "topologically sorted", "if": "control flow", "loop":
                   "seq": "SequenceConstruct", "huge_dim": "1000000000 elements", "zero_dim": "[1, 0]",
                   "symbolic_feature": "must be fixed", "declared_2e31_init": "too small", "denormal": None,
                   "opset1": "opset 1;", "opset99": "opset 99;", "dangling": "nowhere", "dup_output_names": "SSA",
-                  "two_inputs": "two activations", "attr_wrong_type": "alpha", "negative_dim": "[1, -3]",
+                  "two_inputs": "2 inputs (input, in2)", "attr_wrong_type": "alpha", "negative_dim": "[1, -3]",
                   "ext_devzero": "outside the model's folder", "ext_short": "beyond the end",
                   "ext_fifo": "not a regular file", "ext_missing": "missing"}
 

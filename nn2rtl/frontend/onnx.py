@@ -1006,9 +1006,10 @@ def import_onnx(source):
         raise ModelError(f"the model's graph has {len(graph.inputs)} inputs (besides constants) and "
                          f"{len(graph.outputs)} outputs: there is nothing to compute")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedOpError([(graph.name, "Graph", f"{len(graph.inputs)} inputs ({', '.join(graph.inputs)}) "
-                                                        f"and {len(graph.outputs)} outputs "
-                                                        f"({', '.join(graph.outputs)}); nn2rtl needs one of each")])
+        raise ModelError(f"the model's graph {graph.name!r} has {len(graph.inputs)} inputs "
+                         f"({', '.join(graph.inputs)}) and {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
+                         "nn2rtl compiles networks with one input and one output: concatenate the inputs into one "
+                         "tensor (and the outputs likewise) before export")
     _check_finite(graph)
     return graph
 
