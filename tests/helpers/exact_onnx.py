@@ -6,6 +6,9 @@ integer denominator (``value = N / D``), and matrix products run as int64 produc
 Python integers. Constant sub-graphs (quantised weights) are evaluated as the QONNX executor and ONNX Runtime
 evaluate them: in float, with ``qonnx``'s own ``int_quant``, since that is the model their users trained.
 
+Conv, MaxPool and AveragePool (any pads, strides, dilations, groups, ``ceil_mode``, ``count_include_pad``) are
+evaluated window by window, written from the ONNX operator definitions.
+
 One choice is not exact arithmetic because none exists: ``BatchNormalization`` on an activation uses the float64
 values of ``gamma / sqrt(var + eps)`` and ``beta - mean * gamma / sqrt(var + eps)`` as its coefficients (a square
 root has no exact rational value); from those on everything is exact.
@@ -160,6 +163,97 @@ def _clip(arr, lo, hi):
     return np.array(out, dtype=object).reshape(arr.shape)
 
 
+def _windows(spatial, kernel, strides, pads, dilations, ceil_mode=False):
+    """Per output position (row-major), the input positions of its window (``None`` where it lies in the padding
+    or beyond the input), for ONNX Conv/MaxPool/AveragePool attributes."""
+    import itertools
+    nd = len(spatial)
+    out = []
+    for d in range(nd):
+        span = spatial[d] + pads[d] + pads[nd + d] - dilations[d] * (kernel[d] - 1) - 1
+        n = (-(-span // strides[d]) if ceil_mode else span // strides[d]) + 1
+        if ceil_mode and (n - 1) * strides[d] >= spatial[d] + pads[d]:
+            n -= 1  # the last window must start inside the input or the left padding
+        out.append(n)
+    res = []
+    for o in itertools.product(*(range(n) for n in out)):
+        win = []
+        for k in itertools.product(*(range(n) for n in kernel)):
+            pos = tuple(o[d] * strides[d] - pads[d] + k[d] * dilations[d] for d in range(nd))
+            inside = all(0 <= p < spatial[d] for d, p in enumerate(pos))
+            pad = all(-pads[d] <= p < spatial[d] + pads[nd + d] for d, p in enumerate(pos))
+            win.append(pos if inside else ("pad" if pad else None))
+        res.append(win)
+    return out, res
+
+
+def _spatial_attrs(a, spatial, kernel):
+    nd = len(spatial)
+    strides = list(a.get("strides") or [1] * nd)
+    dil = list(a.get("dilations") or [1] * nd)
+    pads = list(a.get("pads") or [0] * (2 * nd))
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        for d in range(nd):
+            total = max(0, (-(-spatial[d] // strides[d]) - 1) * strides[d] + dil[d] * (kernel[d] - 1) + 1
+                        - spatial[d])
+            small, big = total // 2, total - total // 2
+            pads[d], pads[nd + d] = (small, big) if auto == "SAME_UPPER" else (big, small)
+    elif auto == "VALID":
+        pads = [0] * (2 * nd)
+    return strides, pads, dil
+
+
+def _conv(xs, w, b, a):
+    """Exact ONNX Conv of a live tensor with float (dyadic) weights: per output pixel and group, a matrix product."""
+    n = xs.num
+    batch, spatial = n.shape[0], n.shape[2:]
+    f, cg, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    group = int(a.get("group", 1))
+    strides, pads, dil = _spatial_attrs(a, spatial, kernel)
+    out, wins = _windows(spatial, kernel, strides, pads, dil)
+    wn, wd = _dyadic(w)
+    fg = f // group
+    res = np.zeros((batch, f, len(wins)), dtype=object)
+    for p, win in enumerate(wins):
+        for g in range(group):
+            cols = []
+            for ch in range(g * cg, (g + 1) * cg):
+                for pos in win:
+                    cols.append(n[(slice(None), ch) + pos] if isinstance(pos, tuple)
+                                else np.zeros(batch, dtype=object))
+            patch = np.stack(cols, axis=1)
+            wm = wn[g * fg:(g + 1) * fg].reshape(fg, -1).T
+            res[:, g * fg:(g + 1) * fg, p] = exact_matmul(patch, wm)
+    r = Exact(res.reshape((batch, f) + tuple(out)), xs.den * wd)
+    if b is not None:
+        r = r.affine(bias=np.broadcast_to(np.asarray(b, np.float64).reshape((1, f) + (1,) * len(out)), r.num.shape))
+    return r
+
+
+def _pool(xs, a, mode):
+    """Exact MaxPool / AveragePool (a mean is an exact fraction: the denominator grows by the window counts)."""
+    n = xs.num
+    batch, c, spatial = n.shape[0], n.shape[1], n.shape[2:]
+    kernel = list(a["kernel_shape"])
+    strides, pads, dil = _spatial_attrs(a, spatial, kernel)
+    out, wins = _windows(spatial, kernel, strides, pads, dil, bool(a.get("ceil_mode", 0)))
+    include_pad = bool(a.get("count_include_pad", 0))
+    counts = [sum(1 for pos in win if isinstance(pos, tuple) or (include_pad and pos == "pad")) for win in wins]
+    common = 1
+    for k in counts:
+        common = math.lcm(common, k)
+    res = np.zeros((batch, c, len(wins)), dtype=object)
+    for p, win in enumerate(wins):
+        vals = [n[(slice(None), slice(None)) + pos] for pos in win if isinstance(pos, tuple)]
+        if mode == "max":
+            res[:, :, p] = np.maximum.reduce(vals)
+        else:
+            res[:, :, p] = sum(vals) * (common // counts[p])
+    shape = (batch, c) + tuple(out)
+    return Exact(res.reshape(shape), xs.den * (common if mode == "avg" else 1))
+
+
 def _attrs(node):
     out = {}
     for a in node.attribute:
@@ -278,6 +372,11 @@ def evaluate_exact(model, x, margins=None):
                 for v in set(int(t) for t in absn.reshape(-1)):
                     common = math.lcm(common, v)
                 live[out] = Exact(xs.num * cd * sign * (common // absn), xs.den * common)
+        elif op == "Conv":
+            b = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            live[out] = _conv(xs, np.asarray(consts[node.input[1]], np.float64), b, a)
+        elif op in ("MaxPool", "AveragePool"):
+            live[out] = _pool(xs, a, "max" if op == "MaxPool" else "avg")
         elif op == "Relu":
             live[out] = Exact(np.vectorize(lambda v: max(v, 0), otypes=[object])(xs.num), xs.den)
         elif op == "Clip":

@@ -46,7 +46,7 @@ def _randomise(model, seed, shape):
             else:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.3)
         for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
                 m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
                 m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
@@ -154,6 +154,37 @@ def _small_norm():
                 lambda: qnn.QuantIdentity(return_quant_tensor=False), in_shape=(1, 1, 4, 4), norm=True)
 
 
+def _cnn(bits, pool):
+    """A QONNX CNN with power-of-two scales (Brevitas' fixed-point quantisers): an 8-bit input quantiser, two
+    ``QuantConv2d`` (``bits``-bit weights, float bias), BatchNorm2d, ``bits``-bit ``QuantReLU``, ``pool`` (max or
+    average, 2x2) pooling, then a QuantLinear. Shaped like a 1x8x8 calorimeter patch."""
+    import brevitas.nn as qnn
+    import torch.nn as nn
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+
+    w = {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits}
+
+    def relu():
+        return qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=False)
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=8, return_quant_tensor=False)
+            self.c1 = qnn.QuantConv2d(1, 4, 3, padding=1, **w)
+            self.bn = nn.BatchNorm2d(4)
+            self.r1 = relu()
+            self.pool = nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2)
+            self.c2 = qnn.QuantConv2d(4, 6, 3, **w)
+            self.r2 = relu()
+            self.fc = qnn.QuantLinear(6 * 2 * 2, 5, bias=True, **w)
+
+        def forward(self, x):
+            y = self.pool(self.r1(self.bn(self.c1(self.inp(x)))))
+            return self.fc(self.r2(self.c2(y)).flatten(1))
+    return CNN(), (1, 1, 8, 8)
+
+
 #: name -> (builder, exporter); "_ts" exports through TorchScript (``dynamo=False``), the others through dynamo
 BREVITAS = {
     "tfc_w1a1": (lambda: _tfc(1, 1), "qonnx"),
@@ -170,6 +201,9 @@ BREVITAS = {
     "bnn_small_w1a1": (lambda: _tfc(1, 1, (32, 48, 48, 10), (1, 32)), "qonnx"),
     "small_norm_ts": (_small_norm, "qonnx_ts"),
     "small_norm_qcdq_ts": (_small_norm, "qcdq_ts"),
+    "cnn_w4a4": (lambda: _cnn(4, "max"), "qonnx"),
+    "cnn_w3a3_avg_ts": (lambda: _cnn(3, "avg"), "qonnx_ts"),
+    "cnn_w4a4_qcdq": (lambda: _cnn(4, "max"), "qcdq"),
 }
 
 
@@ -270,7 +304,7 @@ MODELS = sorted(BREVITAS) + ["ort_static_pt", "ort_static_pc", "qkeras_jet_tagge
 #: the same trained network through two exporters or formats: the typed designs are identical (a test checks it),
 #: so one of each pair is simulated in Verilator
 TWINS = [("mnist_int8", "mnist_int8_qcdq"), ("small_int8", "small_int8_qcdq"), ("tfc_w2a2", "tfc_w2a2_qcdq"),
-         ("small_norm_ts", "small_norm_qcdq_ts"), ("tfc_w1a1", "tfc_w1a1_ts")]
+         ("small_norm_ts", "small_norm_qcdq_ts"), ("tfc_w1a1", "tfc_w1a1_ts"), ("cnn_w4a4", "cnn_w4a4_qcdq")]
 
 
 def model_path(directory, name):

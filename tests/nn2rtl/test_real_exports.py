@@ -3,7 +3,8 @@
 Brevitas ``export_qonnx`` / ``export_onnx_qcdq`` (TFC-shaped 1W1A, 1W2A, 2W2A with batch norm; Brevitas' Int8
 defaults with float scales; a network-intrusion MLP with a bipolar output; a keyword-spotting MLP with a
 Transpose before the Flatten), ONNX Runtime's ``quantize_static`` (QDQ, per-tensor and per-channel), and a
-QKeras-shaped QONNX jet tagger in the legacy domain without an opset import.
+QKeras-shaped QONNX jet tagger in the legacy domain without an opset import; Brevitas CNNs (QuantConv2d with
+power-of-two scales, batch norm, max or average pooling) through QONNX, QCDQ and the TorchScript exporter.
 
 For each: nn2rtl's golden model equals the exact rational evaluation of the graph (``helpers.exact_onnx``) on every
 output of 500 inputs (random, float32-nearest rounding ties of the input quantiser, saturating extremes). Against
@@ -138,6 +139,22 @@ def test_exports_as_they_come(zoo):
     assert os.path.exists(model_path(zoo, "tfc_w1a1") + ".data")  # the dynamo exporter's external weights
     ts = [n.op_type for n in onnx.load(model_path(zoo, "small_norm_ts")).graph.node]
     assert ts[:7] == ["Sub", "Div", "Shape", "Gather", "Unsqueeze", "Concat", "Reshape"]
+
+
+def test_qonnx_cnn_as_it_comes_and_as_it_is_built(zoo):
+    """Brevitas' QONNX CNN: Quant on the Conv weights and on the activations, power-of-two scales; it becomes
+    convolutions on the integer grids, the quantisers absorbed (no requantisation layer left)."""
+    model = onnx.load(model_path(zoo, "cnn_w4a4"))
+    consts = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 2 and all(producer[c.input[1]].op_type == "Quant" for c in convs)
+    scales = [float(consts[n.input[1]]) for n in model.graph.node if n.op_type == "Quant"]
+    assert len(scales) == 6 and all(np.log2(s) == round(np.log2(s)) for s in scales)
+    ops = [n.op for n in design_of(model_path(zoo, "cnn_w4a4")).graph.nodes]
+    assert ops == ["Conv", "ScaleShift", "Relu", "Pool", "Conv", "Relu", "Dense"]
+    avg = [n for n in design_of(model_path(zoo, "cnn_w3a3_avg_ts")).graph.nodes if n.op == "Pool"]
+    assert [n.attrs["mode"] for n in avg] == ["avg"]
 
 
 def test_input_scaling_is_absorbed_into_the_edge_quantiser(zoo):
