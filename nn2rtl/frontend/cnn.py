@@ -28,6 +28,8 @@ import onnx
 from ..errors import ModelError
 from ..fixed import exact_type
 from ..graph import Node
+from .base import _Refuse
+from .dense import _odd_column_factors
 
 __all__ = ["CnnOps", "LAYOUT_AWARE", "PROPAGATES_LAYOUT"]
 
@@ -62,7 +64,6 @@ def channels_last(rank):
 
 
 def _refuse(msg):
-    from .onnx import _Refuse
     return _Refuse(msg)
 
 
@@ -235,7 +236,6 @@ class CnnOps:
         params, types = {"weight": wg}, {}
         odd = None
         if exact:
-            from .onnx import _odd_column_factors
             odd = _odd_column_factors(wg.transpose(1, 0, 2).reshape(wg.shape[1], -1))
             if odd is not None:
                 wg = wg / odd.reshape(group, 1, fg)
