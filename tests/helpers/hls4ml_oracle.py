@@ -142,3 +142,53 @@ def run(source, raw_inputs, work_dir, out_type, name="oracle"):
     if out_type.signed:
         bits = np.where(bits >= 1 << (out_type.width - 1), bits - (1 << out_type.width), bits)
     return bits
+
+
+def pooling_source(mode, in_shape, kernel, strides, pads, count_pad, in_t, accum_t, out_t, global_pool=False):
+    """C++ for one hls4ml io_parallel pooling call (``pooling1d_cl``/``pooling2d_cl``, or ``global_pooling1d_cl``/
+    ``global_pooling2d_cl``) on channels-last data: ``in_shape`` is the spatial dimensions then the channels,
+    ``pads`` in ONNX order (begins, then ends)."""
+    *spatial, c = in_shape
+    op = "Max" if mode == "max" else "Average"
+    if len(spatial) == 1:
+        (w,), (k,), (s,) = spatial, kernel, strides
+        out = [(w + pads[0] + pads[1] - k) // s + 1] if not global_pool else [1]
+        cfg = [f"static const unsigned n_in = {w};", f"static const unsigned n_filt = {c};",
+               f"static const unsigned pool_width = {k};", f"static const unsigned stride_width = {s};",
+               f"static const unsigned n_out = {out[0]};", f"static const unsigned pad_left = {pads[0]};",
+               f"static const unsigned pad_right = {pads[1]};"]
+        fn = "global_pooling1d_cl" if global_pool else "pooling1d_cl"
+    else:
+        (h, w), (kh, kw), (sh, sw) = spatial, kernel, strides
+        out = ([(h + pads[0] + pads[2] - kh) // sh + 1, (w + pads[1] + pads[3] - kw) // sw + 1]
+               if not global_pool else [1, 1])
+        cfg = [f"static const unsigned in_height = {h};", f"static const unsigned in_width = {w};",
+               f"static const unsigned n_filt = {c};", f"static const unsigned pool_height = {kh};",
+               f"static const unsigned pool_width = {kw};", f"static const unsigned stride_height = {sh};",
+               f"static const unsigned stride_width = {sw};", f"static const unsigned out_height = {out[0]};",
+               f"static const unsigned out_width = {out[1]};", f"static const unsigned pad_top = {pads[0]};",
+               f"static const unsigned pad_left = {pads[1]};", f"static const unsigned pad_bottom = {pads[2]};",
+               f"static const unsigned pad_right = {pads[3]};"]
+        fn = "global_pooling2d_cl" if global_pool else "pooling2d_cl"
+    cfg += [f"static const bool count_pad = {'true' if count_pad else 'false'};",
+            f"static const nnet::Pool_Op pool_op = nnet::{op};", "static const unsigned reuse_factor = 1;",
+            f"typedef {accum_t} accum_t;"]
+    n_in = int(np.prod(in_shape))
+    n_out = int(np.prod(out)) * c
+    return f"""#include "ap_fixed.h"
+#include "nnet_utils/nnet_pooling.h"
+#include <cstdio>
+typedef {in_t} input_t;
+typedef {out_t} result_t;
+struct config {{ {' '.join(cfg)} }};
+int main() {{
+    static input_t x[{n_in}]; static result_t y[{n_out}];
+    long long v;
+    while (true) {{
+        for (int k = 0; k < {n_in}; k++) {{ if (scanf("%lld", &v) != 1) return 0; x[k].range() = v; }}
+        nnet::{fn}<input_t, result_t, config>(x, y);
+        for (int k = 0; k < {n_out}; k++) printf("%lld ", (long long)y[k].range().to_int64());
+        printf("\\n");
+    }}
+}}
+"""

@@ -300,3 +300,71 @@ def test_convolutional_networks_equal_hls4ml_c_simulation():
     assert sorted((row[0], row[5]) for row in rows) == sorted(
         (m, "0") for m in ("conv1d", "conv2d", "residual", "unet", "depthwise"))
     assert "bit-exact with hls4ml" in r.stdout.splitlines()[-1]
+
+
+#: pooling cases: (mode, in_shape channels-last, kernel, strides, pads in ONNX order, count_include_pad, global)
+POOLS = {
+    "max2x2": ("max", (6, 6, 3), (2, 2), (2, 2), (0, 0, 0, 0), 0, False),
+    "max3x3_pad": ("max", (5, 5, 2), (3, 3), (1, 1), (1, 1, 1, 1), 0, False),
+    "avg2x2_shift": ("avg", (6, 6, 3), (2, 2), (2, 2), (0, 0, 0, 0), 0, False),
+    "avg3x3_stride2_pad": ("avg", (7, 7, 2), (3, 3), (2, 2), (1, 1, 1, 1), 0, False),
+    "avg3x3_count_pad": ("avg", (5, 5, 2), (3, 3), (1, 1), (1, 1, 1, 1), 1, False),
+    "avg3x2_asym_pad": ("avg", (6, 5, 2), (3, 2), (2, 1), (0, 1, 1, 0), 0, False),
+    "avg1d_pad": ("avg", (9, 3), (3,), (2,), (1, 1), 0, False),
+    "max1d": ("max", (8, 3), (2,), (2,), (0, 0), 0, False),
+    "global_avg_5x5": ("avg", (5, 5, 4), (5, 5), (5, 5), (0, 0, 0, 0), 0, True),
+    "global_max_4x4": ("max", (4, 4, 4), (4, 4), (4, 4), (0, 0, 0, 0), 0, True),
+    "global_avg1d_6": ("avg", (6, 3), (6,), (6,), (0, 0), 0, True),
+}
+
+
+def _pool_node(case, precision):
+    mode, in_shape, kernel, strides, pads, count_pad, _ = POOLS[case]
+    nd = len(kernel)
+    out = tuple((in_shape[d] + pads[d] + pads[nd + d] - kernel[d]) // strides[d] + 1 for d in range(nd))
+    attrs = {"mode": mode, "in_shape": in_shape, "out_shape": out + (in_shape[-1],), "kernel": kernel,
+             "strides": strides, "pads": pads, "dilations": (1,) * nd, "count_include_pad": count_pad}
+    tin = FixedType.parse(precision)
+    g = Graph("g", ["x"], ["y"], [Node("pool", "Pool", ["x"], ["y"], attrs, {})],
+              {"x": Tensor("x", (int(np.prod(in_shape)),), tin),
+               "y": Tensor("y", (int(np.prod(attrs["out_shape"])),))})
+    node = g.nodes[0]
+    node.types["input"] = tin
+    lc = Config.from_dict({"Model": {"Precision": precision}}).layer(["pool"], "Pool")
+    ops.REGISTRY["Pool"].quantize(node, g, lc)
+    node.types["result"] = g.tensors["y"].type
+    return node
+
+
+@pytest.mark.parametrize("precision", ["fixed<16,6>", "fixed<8,3>", "ufixed<10,4>"])
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_pooling_equals_hls4ml(case, precision, tmp_path):
+    """Max and average pooling, 1-D and 2-D, strides, symmetric and asymmetric padding, count_pad, global pooling,
+    against hls4ml's io_parallel pooling functions, on random raw inputs over the whole range (so the wrapping of
+    the accumulator is exercised). For an unsigned type with padding, hls4ml's max-pooling pad value (sign bit set:
+    the middle of the range) can win; those windows are checked to be exactly the ones where it exceeds the true
+    maximum, and nn2rtl's value there is the true maximum."""
+    node = _pool_node(case, precision)
+    mode, in_shape, kernel, strides, pads, count_pad, global_pool = POOLS[case]
+    tin, tacc, tout = node.types["input"], node.types["accum"], node.types["result"]
+    assert tacc == tout == tin  # hls4ml at 'model' granularity: accum_t = result_t = the model precision
+    rng = np.random.default_rng(5)
+    raw = rng.integers(tin.min_raw, tin.max_raw + 1, size=(400, int(np.prod(in_shape))), dtype=np.int64)
+    raw[:20] = tin.max_raw  # saturated windows: the sums wrap
+    raw[20:40] = tin.min_raw
+    src = oracle.pooling_source(mode, in_shape, kernel, strides, pads, count_pad, tin.cpp(), tacc.cpp(), tout.cpp(),
+                                global_pool=global_pool)
+    want = oracle.run(src, raw, tmp_path, tout, name=f"pool_{case}")
+    got = ops.REGISTRY["Pool"].golden(node, [raw])[0]
+    differ = got != want
+    if mode == "max" and not tin.signed and any(pads):
+        from nn2rtl.ops.pool import pool_windows
+        idx, _ = pool_windows(node.attrs)
+        padded = (idx < 0).any(axis=1)
+        mid = 1 << (tin.width - 1)
+        hls_wins = padded[None, :] & (got < mid)  # hls4ml's pad value beats the true maximum
+        assert (differ == hls_wins).all() and (want[hls_wins] == mid).all()
+        assert hls_wins.any()
+    else:
+        bad = np.argwhere(differ)
+        assert bad.size == 0, [(r, c, int(got[r, c]), int(want[r, c])) for r, c in bad[:5]]
