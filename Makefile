@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -73,6 +73,13 @@ bench-reuse: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/bench_reuse.py
 
+# the jet-image CNN at R = 1, 8, 32: conversion time, schedule, Verilator, Yosys per module (hours of synthesis when
+# flattened), plus a flattened calibration run at R = 32 (benchmarks/results/cnn_jet{,_flat}.md)
+bench-cnn: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/bench_cnn.py
+	$(PY) benchmarks/bench_cnn.py --reuse 32 --flatten --no-sim
+
 # hls4ml 1.3.0 in its own venv, the test oracle: its C++ headers (tests/helpers/hls4ml_oracle.py) and its C
 # simulation (benchmarks/crosscheck_hls4ml.py). Only g++ is needed to compile either.
 HLS4ML_VENV ?= .venv-hls4ml
@@ -87,7 +94,7 @@ $(HLS4ML_STAMP): pyproject.toml
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle
 	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_hls4ml.py
-	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_cnn_hls4ml.py
+	$(HLS4ML_VENV)/bin/python benchmarks/crosscheck_cnn_hls4ml.py --out benchmarks/results/crosscheck_cnn_hls4ml.md
 
 # Accuracy of activation tables and softmax modes against float (table in benchmarks/results/).
 bench-activations: setup

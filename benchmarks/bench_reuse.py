@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nn2rtl  # noqa: E402
+from nn2rtl.errors import ToolError  # noqa: E402
 from nn2rtl.synth import synthesize  # noqa: E402
 
 
@@ -30,15 +31,20 @@ def progress(line):
     sys.stderr.flush()
 
 
-def sweep(model, reuses, targets, simulate, vectors):
+def sweep(model, reuses, targets, simulate, vectors, timeout=None, top=None, flatten=True):
+    """Per reuse factor: the schedule's figures, optionally a Verilator run, and Yosys (and nextpnr) per target.
+    A tool that fails or runs longer than ``timeout`` seconds is recorded as such, and the sweep goes on."""
     rows = []
     for r in reuses:
         t0 = time.perf_counter()
-        design = nn2rtl.convert(model, reuse=r, top=f"{Path(model).stem}_r{r}")
+        design = nn2rtl.convert(model, reuse=r, top=f"{top or Path(model).stem}_r{r}")
         convert_s = time.perf_counter() - t0
         tot = design.report()["totals"]
         row = {"reuse": r, "latency": design.latency, "ii": design.ii, "multipliers": tot["multipliers"],
-               "registers_est": tot["registers"], "rom_bits_est": tot["rom_bits"], "convert_s": round(convert_s, 2)}
+               "registers_est": tot["registers"], "rom_bits_est": tot["rom_bits"], "convert_s": round(convert_s, 2),
+               "verilog_kib": round(len(design.verilog.encode()) / 1024),
+               "layers": [{k: layer.get(k) for k in ("name", "op", "latency", "ii", "multipliers", "reuse_factor")}
+                          for layer in design.report()["layers"]]}
         if simulate:
             with tempfile.TemporaryDirectory() as work:
                 s = design.simulate(vectors=vectors, work_dir=work)
@@ -50,7 +56,13 @@ def sweep(model, reuses, targets, simulate, vectors):
                        build_s=round(s.build_seconds, 1))
         for target in targets:
             progress(f"R={r}: synthesizing for {target}")
-            res = synthesize(design.verilog, design.top, target, progress=progress)
+            try:
+                res = synthesize(design.verilog, design.top, target, progress=progress, timeout=timeout,
+                                 flatten=flatten)
+            except ToolError as e:
+                row[target] = {"error": str(e)}
+                progress(f"R={r}: {target}: {e}")
+                continue
             row[target] = {k: res.get(k) for k in ("luts", "ffs", "dsps", "memories", "lutram", "fmax_mhz", "fits",
                                                     "seconds", "seconds_pnr")}
         rows.append(row)
@@ -72,6 +84,10 @@ def table(rows, targets):
             cells += [row["sim_latency"], row["sim_ii"]]
         for t in targets:
             s = row[t]
+            if "error" in s:
+                word = "timeout" if "did not finish" in s["error"] else "failed"
+                cells += [word, word, word] + (["-"] if t == "ecp5" else [])
+                continue
             cells += [s["luts"], s["ffs"], s["dsps"]]
             if t == "ecp5":
                 cells.append("-" if not s.get("fits") else (s.get("fmax_mhz") or "-"))
@@ -91,7 +107,7 @@ def plot(rows, targets, path):
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     a.loglog(rs, [r["multipliers"] for r in rows], "o-", label="multipliers (schedule)")
     a.loglog(rs, [rows[0]["multipliers"] / r for r in rs], ":", color="grey", label="1/R")
-    for t in targets:
+    for t in [t for t in targets if all("error" not in r[t] for r in rows)]:
         a.loglog(rs, [r[t]["luts"] for r in rows], "s-", label=f"{t} LUTs")
         a.loglog(rs, [r[t]["ffs"] for r in rows], "^--", label=f"{t} FFs")
         a.loglog(rs, [max(r[t]["dsps"], 0.8) for r in rows], "d-.", label=f"{t} DSPs")

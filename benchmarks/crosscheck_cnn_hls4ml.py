@@ -46,6 +46,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=PYTORCH + ONNX, choices=PYTORCH + ONNX)
     p.add_argument("--precisions", nargs="+", default=PRECISIONS)
+    p.add_argument("--out", help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
     rows, failed = [], False
     for name in args.models:
@@ -70,8 +71,18 @@ def main(argv=None):
             rows.append((name, "pytorch" if name in PYTORCH else "onnx", precision, str(len(x)), str(y_ours.size),
                          str(diff), f"{np.abs(y_hls - y_ours).max():.3g}"))
     from crosscheck_hls4ml import print_table
-    return print_table(("model", "hls4ml front end", "precision", "inputs", "outputs compared", "differing",
-                        "max |diff|"), rows, failed)
+    head = ("model", "hls4ml front end", "precision", "inputs", "outputs compared", "differing", "max |diff|")
+    if args.out:
+        import time
+
+        import hls4ml
+        md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+        Path(args.out).write_text(
+            f"nn2rtl's golden model vs hls4ml {hls4ml.__version__}'s C simulation (`hm.compile()`, `hm.predict()`) on "
+            f"the CNNs of `tests/helpers/cnn_models.py`, io_parallel, Latency strategy, granularity 'model'. "
+            f"Measured {time.strftime('%Y-%m-%d')} by `make crosscheck`.\n\n" + "\n".join(md) + "\n\n"
+            + ("bit-exact with hls4ml" if not failed else "MISMATCH with hls4ml") + "\n")
+    return print_table(head, rows, failed)
 
 
 if __name__ == "__main__":

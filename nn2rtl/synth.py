@@ -41,25 +41,30 @@ class Target:
     place_and_route: bool = False
     device: str = ""       #: nextpnr device options, when place_and_route
     capacity: dict = None  #: figure -> amount in the device, when known
+    hier_script: str = ""  #: the same synthesis, each module once, flattened after mapping (``flatten=False``)
 
 
 TARGETS = {
     "xc7": Target("xc7", "Xilinx 7-series (synth_xilinx -family xc7)",
                   "synth_xilinx -family xc7 -flatten -top {top}",
                   {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E1",), ("RAMB18E1", "RAMB36E1"),
-                  ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E")),
+                  ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E"),
+                  hier_script="synth_xilinx -family xc7 -top {top}; flatten; opt_clean"),
     "xcup": Target("xcup", "Xilinx UltraScale+ (synth_xilinx -family xcup)",
                    "synth_xilinx -family xcup -flatten -top {top}",
                    {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E2",),
                    ("RAMB18E2", "RAMB36E2", "URAM288"),
-                   ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E")),
+                   ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E"),
+                   hier_script="synth_xilinx -family xcup -top {top}; flatten; opt_clean"),
     "ecp5": Target("ecp5", "Lattice ECP5 LFE5U-85F (synth_ecp5, nextpnr-ecp5 out of context)",
                    "synth_ecp5 -top {top} -json {json}",
                    {"LUT4": 1, "CCU2C": 2}, ("TRELLIS_FF",), ("MULT18X18D",), ("DP16KD", "PDPW16KD"),
                    ("TRELLIS_DPR16X4",), place_and_route=True, device="--85k --package CABGA381",
-                   capacity={"luts": 83640, "ffs": 83640, "dsps": 156, "memories": 208}),
+                   capacity={"luts": 83640, "ffs": 83640, "dsps": 156, "memories": 208},
+                   hier_script="synth_ecp5 -noflatten -top {top}; flatten; opt_clean; write_json {json}"),
     "ice40": Target("ice40", "Lattice iCE40 (synth_ice40)", "synth_ice40 -top {top}",
-                    {"SB_LUT4": 1}, ("SB_DFF",), ("SB_MAC16",), ("SB_RAM40_4K",)),
+                    {"SB_LUT4": 1}, ("SB_DFF",), ("SB_MAC16",), ("SB_RAM40_4K",),
+                    hier_script="synth_ice40 -noflatten -top {top}; flatten; opt_clean"),
 }
 
 
@@ -92,20 +97,31 @@ def _version(cmd):
     return (out.stdout.strip() or out.stderr.strip()).splitlines()[-1] if (out.stdout or out.stderr) else "unknown"
 
 
-def _run_logged(cmd, cwd, log_path, label, progress):
-    """Run ``cmd``, its output to ``log_path``; report Yosys pass headers as progress."""
+def _run_logged(cmd, cwd, log_path, label, progress, timeout=None):
+    """Run ``cmd``, its output to ``log_path``; report Yosys pass headers as progress. With ``timeout`` (seconds)
+    the tool is stopped when it runs longer, and that is a :class:`ToolError`."""
+    import threading
     t0 = time.perf_counter()
     header = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (.*?)(?: pass)?[.(]", re.M)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace")
-        for line in proc.stdout:
-            log.write(line)
-            mh = header.match(line)
-            if progress and mh and mh.group(1).count(".") <= 1:
-                progress(f"[{time.perf_counter() - t0:6.1f} s] {label}: {mh.group(2)}")
-        rc = proc.wait()
-    return rc, time.perf_counter() - t0
+    with open(log_path, "w") as log, subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE,
+                                                      stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                mh = header.match(line)
+                if progress and mh and mh.group(1).count(".") <= 1:
+                    progress(f"[{time.perf_counter() - t0:6.1f} s] {label}: {mh.group(2)}")
+            rc = proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+    seconds = time.perf_counter() - t0
+    if timeout and rc != 0 and seconds >= timeout:
+        raise ToolError(f"{label} did not finish within {timeout:g} s (stopped)")
+    return rc, seconds
 
 
 def _count(cells, target):
@@ -119,12 +135,17 @@ def _count(cells, target):
     }
 
 
-def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=100.0):
+def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=100.0, timeout=None, flatten=True):
     """Synthesize Verilog text ``verilog`` (top module ``top``) for ``target`` (a key of :data:`TARGETS`).
 
     Returns a dict: ``luts``, ``ffs``, ``dsps``, ``memories`` (block RAMs), ``lutram``, ``cells`` (by type),
     ``seconds``, ``tool``; for ECP5 also ``fmax_mhz``, ``fits`` and ``utilisation`` from nextpnr. ``progress``:
-    a callable taking one line of text.
+    a callable taking one line of text. ``timeout``: seconds each tool may run (a :class:`ToolError` beyond it).
+
+    ``flatten=False`` synthesizes each module once and flattens the mapped netlist afterwards: a convolution's
+    kernel, instantiated once per output pixel, is optimised once instead of hundreds of times (minutes instead of
+    hours for a fully parallel CNN). Optimisations across module boundaries (constant padding inputs) are lost, so
+    the figures are an upper bound of the flattened ones.
     """
     if target not in TARGETS:
         raise ConfigError(f"unknown synthesis target {target!r} (expected one of {', '.join(TARGETS)})")
@@ -134,7 +155,7 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     versions = {"yosys": _version(yosys)}
     if pnr:
         versions["nextpnr"] = _version(pnr)
-    key = hashlib.sha256(json.dumps([SCRIPT_VERSION, target, top, versions, freq_mhz]).encode()
+    key = hashlib.sha256(json.dumps([SCRIPT_VERSION, target, top, versions, freq_mhz, flatten]).encode()
                          + verilog.encode()).hexdigest()[:20]
     cached = cache_dir() / f"{top}-{target}-{key}.json"
     if use_cache and cached.exists():
@@ -145,18 +166,21 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     with tempfile.TemporaryDirectory(prefix=f"nn2rtl-synth-{top}-") as work:
         work = Path(work)
         (work / "design.v").write_text(verilog)
-        script = (f"read_verilog design.v; {t.script.format(top=top, json='netlist.json')}; "
+        synth = (t.script if flatten else t.hier_script).format(top=top, json="netlist.json")
+        script = (f"read_verilog design.v; {synth}; "
                   f"tee -q -o stat.json stat -json")
-        rc, seconds = _run_logged(yosys + ["-p", script], work, work / "yosys.log", f"yosys {target}", progress)
+        rc, seconds = _run_logged(yosys + ["-p", script], work, work / "yosys.log", f"yosys {target}", progress,
+                                  timeout)
         if rc != 0 or not (work / "stat.json").exists():
             tail = (work / "yosys.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise ToolError(f"Yosys failed on '{top}' for {target}: " + " | ".join(tail))
         stat = json.loads((work / "stat.json").read_text())["design"]
         cells = {k: v for k, v in sorted(stat.get("num_cells_by_type", {}).items()) if not k.startswith("$scope")}
-        result = {"target": target, "description": t.description, "tool": versions, **_count(cells, t),
+        result = {"target": target, "description": t.description, "tool": versions, "flatten": flatten,
+                  **_count(cells, t),
                   "cells": cells, "seconds": {"synthesis": round(seconds, 1)}}
         if t.place_and_route:
-            result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result))
+            result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout))
         cached.parent.mkdir(parents=True, exist_ok=True)
         for log in ("yosys.log", "nextpnr.log"):  # their ends kept beside the figures (statistics, timing)
             if (work / log).exists():
@@ -169,7 +193,7 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     return result
 
 
-def _place_and_route(t, pnr, work, top, freq_mhz, progress, result):
+def _place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout=None):
     over = {k: (result[k], cap) for k, cap in (t.capacity or {}).items() if result[k] > cap}
     if over:
         return {"fits": False, "fmax_mhz": None,
@@ -180,7 +204,10 @@ def _place_and_route(t, pnr, work, top, freq_mhz, progress, result):
                                     "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", "1"]
     t0 = time.perf_counter()
     with open(work / "nextpnr.log", "w") as log:
-        rc = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT).returncode
+        try:
+            rc = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"nextpnr-ecp5 did not finish on '{top}' within {timeout:g} s (stopped)") from None
     seconds = round(time.perf_counter() - t0, 1)
     if rc != 0 or not (work / "report.json").exists():
         kind, line = classify_pnr_failure((work / "nextpnr.log").read_text(errors="replace"), rc)

@@ -40,3 +40,46 @@ def test_report_synth_ecp5_measures_and_records(tmp_path, monkeypatch):
 def test_unknown_target_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown synthesis target 'xc9'"):
         synthesize("module m; endmodule", "m", "xc9")
+
+
+def test_a_tool_that_runs_too_long_is_stopped_with_a_clear_error(tmp_path, monkeypatch):
+    """``timeout``: a synthesis run longer than allowed is killed and reported, not waited for (benchmarks of big
+    designs rely on it)."""
+    import time
+
+    from nn2rtl.errors import ToolError
+    fake = tmp_path / "slow-yosys"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Yosys 0.0 (fake)'; exit 0; fi\n"
+                    "echo '1. Executing Verilog-2005 frontend: design.v'\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(fake))
+    monkeypatch.setenv("NN2RTL_CACHE", str(tmp_path / "cache"))
+    t0 = time.perf_counter()
+    with pytest.raises(ToolError, match=r"yosys ecp5 did not finish within 2 s \(stopped\)"):
+        synthesize("module m; endmodule", "m", "ecp5", timeout=2)
+    assert time.perf_counter() - t0 < 30
+    assert not list((tmp_path / "cache").glob("**/*.json"))  # nothing cached
+
+
+def test_synthesis_per_module_counts_every_instance(tmp_path, monkeypatch):
+    """``flatten=False``: each module (a conv kernel, instantiated per output pixel) is synthesized once and the
+    mapped netlist flattened, so the figures count every instance and only device primitives remain."""
+    import warnings
+
+    import torch
+    from helpers import cnn_models
+    monkeypatch.setenv("NN2RTL_CACHE", str(tmp_path / "cache"))
+    model, shape = cnn_models.build("conv1d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.randn(1, *shape), str(tmp_path / "c.onnx"), dynamo=False)
+    design = nn2rtl.convert(str(tmp_path / "c.onnx"), precision="fixed<8,3>", top="hier")
+    assert design.verilog.count("hier_conv_kernel0 ") >= 2  # one definition, instantiated per pixel
+    per_module = synthesize(design.verilog, design.top, "xc7", flatten=False)
+    flat = synthesize(design.verilog, design.top, "xc7")
+    assert per_module["flatten"] is False and flat["flatten"] is True
+    for r in (per_module, flat):
+        assert r["luts"] > 0 and r["ffs"] > 0 and r["dsps"] > 0
+        assert all(not c.startswith("$") and "hier" not in c for c in r["cells"]), sorted(r["cells"])
+    # the same multipliers, give or take those that constant (padding) inputs remove across module boundaries
+    assert flat["dsps"] <= per_module["dsps"] <= 2 * flat["dsps"]
