@@ -76,7 +76,8 @@ def main(argv=None):
         import time
 
         import hls4ml
-        md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+        md = ["| " + " | ".join(head).replace("|diff|", "abs diff") + " |", "|" + "---|" * len(head)]
+        md += ["| " + " | ".join(r) + " |" for r in rows]
         Path(args.out).write_text(
             f"nn2rtl's golden model vs hls4ml {hls4ml.__version__}'s C simulation (`hm.compile()`, `hm.predict()`) on "
             f"the CNNs of `tests/helpers/cnn_models.py`, io_parallel, Latency strategy, granularity 'model'. "

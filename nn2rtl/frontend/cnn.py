@@ -29,7 +29,7 @@ from ..errors import ModelError
 from ..fixed import exact_type
 from ..graph import Node
 from .base import _Refuse
-from .dense import _odd_column_factors
+from .dense import weight_params
 
 __all__ = ["CnnOps", "LAYOUT_AWARE", "PROPAGATES_LAYOUT"]
 
@@ -233,18 +233,8 @@ class CnnOps:
                 raise ModelError(f"node '{self.meta['source_name']}' (Conv): {bias.size} biases for {f} filters")
         exact = node.input[1] in self.qconsts
         bias_exact = bias is not None and node.input[2] in self.qconsts
-        params, types = {"weight": wg}, {}
-        odd = None
-        if exact:
-            odd = _odd_column_factors(wg.transpose(1, 0, 2).reshape(wg.shape[1], -1))
-            if odd is not None:
-                wg = wg / odd.reshape(group, 1, fg)
-                params["weight"] = wg
-            types["weight"] = exact_type(wg)
-        if bias is not None and odd is None:
-            params["bias"] = bias
-            if bias_exact:
-                types["bias"] = exact_type(bias)
+        params, types, odd = weight_params(wg, wg.transpose(1, 0, 2).reshape(wg.shape[1], -1), (group, 1, fg), bias,
+                                           exact, bias_exact)
         cl = channels_last(len(fin))
         xin = self.stored(x, cl)
         attrs = {"in_shape": tuple(fin[1:]) + (c,), "out_shape": tuple(osp) + (f,), "kernel": tuple(kernel),

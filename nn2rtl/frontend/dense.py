@@ -10,7 +10,7 @@ from ..errors import ModelError
 from ..fixed import exact_type
 from .base import _broadcast_bias, _Refuse
 
-__all__ = ["DenseOps"]
+__all__ = ["DenseOps", "weight_params"]
 
 
 class DenseOps:
@@ -49,20 +49,8 @@ class DenseOps:
         if w.shape[0] != fin[0]:
             raise ModelError(f"node '{self.meta['source_name']}' ({node.op_type}): input has {fin[0]} features but "
                              f"the weights expect {w.shape[0]}")
-        params, types = {"weight": w}, {}
-        odd = None
-        if exact:
-            # quantised weights keep their exact grid; a scale that is not a power of two (an odd factor per
-            # output column) is folded into a per-column scaling after the sum, where it is exact
-            odd = _odd_column_factors(w)
-            if odd is not None:
-                w = w / odd[None, :]
-                params["weight"] = w
-            types["weight"] = exact_type(w)
-        if bias is not None and odd is None:
-            params["bias"] = bias
-            if bias_exact:
-                types["bias"] = exact_type(bias)
+        params, types, odd = weight_params(w, w, (1, -1), bias, exact, bias_exact)
+        w = params["weight"]
         out = node.output[0]
         if odd is None:
             self.emit("Dense", live[:1], [out], (w.shape[1],), params=params, types=types)
@@ -75,6 +63,25 @@ class DenseOps:
             if bias_exact:
                 st["bias"] = exact_type(bias)
         self.emit("ScaleShift", [mid], [out], (w.shape[1],), attrs={"folded_scale": True}, params=sp, types=st)
+
+
+def weight_params(w, columns, odd_shape, bias, exact, bias_exact):
+    """A layer's ``params`` and ``types`` for weights ``w`` (and ``bias``): quantised weights (``exact``) keep their
+    exact grid; a scale that is not a power of two leaves an odd factor per output column of ``columns`` (``w`` as
+    a matrix, one column per output), which is divided out of the weights (``odd`` reshaped to ``odd_shape``
+    broadcasts over ``w``) and returned, to be applied after the sum, where it is exact; the bias then goes there
+    too. Returns ``(params, types, odd or None)``."""
+    params, types = {"weight": w}, {}
+    odd = _odd_column_factors(columns) if exact else None
+    if odd is not None:
+        params["weight"] = w = w / odd.reshape(odd_shape)
+    if exact:
+        types["weight"] = exact_type(w)
+    if bias is not None and odd is None:
+        params["bias"] = bias
+        if bias_exact:
+            types["bias"] = exact_type(bias)
+    return params, types, odd
 
 
 def _odd_column_factors(w):

@@ -228,25 +228,31 @@ def export(name, directory, seed=0):
     return path
 
 
-def ort_static(directory, per_channel, seed=0):
-    """A float torch MLP 16-32-32-5 quantised by ONNX Runtime's ``quantize_static`` (QDQ, int8)."""
+def ort_static(directory, per_channel, seed=0, cnn=False):
+    """A float torch MLP 16-32-32-5 (or, with ``cnn``, a small CNN on 1x8x8 images) quantised by ONNX Runtime's
+    ``quantize_static`` (QDQ, int8; float scales, per tensor or per output channel)."""
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    path = os.path.join(directory, f"ort_static_{'pc' if per_channel else 'pt'}.onnx")
+    path = os.path.join(directory, f"ort_static_{'cnn_' if cnn else ''}{'pc' if per_channel else 'pt'}.onnx")
     if os.path.exists(path):
         return path
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
-                              torch.nn.Linear(32, 5)).eval()
-    fp = os.path.join(directory, f"ort_float_{seed}.onnx")
+    nn = torch.nn
+    if cnn:
+        net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(),
+                            nn.Flatten(), nn.Linear(6 * 2 * 2, 5)).eval()
+    else:
+        net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 5)).eval()
+    shape = (1, 1, 8, 8) if cnn else (1, 16)
+    fp = os.path.join(directory, f"ort_float_{'cnn_' if cnn else ''}{seed}.onnx")
     with _quiet():
-        torch.onnx.export(net, torch.randn(1, 16), fp, input_names=["input"], output_names=["output"],
+        torch.onnx.export(net, torch.randn(*shape), fp, input_names=["input"], output_names=["output"],
                           dynamo=False, opset_version=13)
     rng = np.random.default_rng(seed)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.data = iter([{"input": rng.normal(0, 1.5, (1, 16)).astype(np.float32)} for _ in range(64)])
+            self.data = iter([{"input": rng.normal(0, 1.5, shape).astype(np.float32)} for _ in range(64)])
 
         def get_next(self):
             return next(self.data, None)
@@ -300,7 +306,7 @@ def qkeras_jet_tagger(directory, seed=0):
 
 
 #: every real-export model of the tests
-MODELS = sorted(BREVITAS) + ["ort_static_pt", "ort_static_pc", "qkeras_jet_tagger"]
+MODELS = sorted(BREVITAS) + ["ort_static_pt", "ort_static_pc", "ort_static_cnn_pc", "qkeras_jet_tagger"]
 #: the same trained network through two exporters or formats: the typed designs are identical (a test checks it),
 #: so one of each pair is simulated in Verilator
 TWINS = [("mnist_int8", "mnist_int8_qcdq"), ("small_int8", "small_int8_qcdq"), ("tfc_w2a2", "tfc_w2a2_qcdq"),
@@ -310,7 +316,7 @@ TWINS = [("mnist_int8", "mnist_int8_qcdq"), ("small_int8", "small_int8_qcdq"), (
 def model_path(directory, name):
     """Path of model ``name`` of :data:`MODELS` in ``directory`` (exported on first use)."""
     if name.startswith("ort_static"):
-        return ort_static(str(directory), per_channel=name.endswith("pc"))
+        return ort_static(str(directory), per_channel=name.endswith("pc"), cnn="cnn" in name)
     if name == "qkeras_jet_tagger":
         return qkeras_jet_tagger(str(directory))
     return export(name, str(directory))
