@@ -2,8 +2,10 @@
 
 The bundled ``examples/jet_cnn.onnx`` (1x16x16 -> Conv 3x3x8 -> ReLU -> MaxPool 2 -> Conv 3x3x16 -> ReLU ->
 GlobalAveragePool -> Dense 5, PyTorch-trained, ``examples/make_jet_cnn.py``) in io_parallel at the default
-precision: for each R the schedule's figures (latency, II, multipliers), the conversion time (ONNX to Verilog, one
-process, after one warm-up conversion so that Amaranth's WebAssembly Yosys is compiled), the Verilog size, then
+precision fixed<16,6>, with the pooling accumulator 'auto' (:data:`CONFIG`; at fixed<16,6> the global average
+pool's sum of 25 values wraps, as in hls4ml, and convert warns): for each R the schedule's figures (latency, II,
+multipliers), the conversion time (ONNX to Verilog, one process, after one warm-up conversion so that Amaranth's
+WebAssembly Yosys is compiled), the Verilog size, then
 optionally a Verilator run (bit-exact, latency and II measured) and Yosys (LUT, FF, DSP; for ECP5 nextpnr's fmax
 when the design fits an LFE5U-85F).
 
@@ -35,6 +37,9 @@ from bench_reuse import progress, sweep, table  # noqa: E402
 
 import nn2rtl  # noqa: E402
 
+#: the configuration measured: hls4ml's defaults, and a pooling accumulator wide enough for the sums
+CONFIG = {"LayerType": {"Pool": {"Precision": {"accum": "auto"}}}}
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,9 +53,9 @@ def main():
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
     progress("warm-up conversion (compiles Amaranth's WebAssembly Yosys once)")
-    nn2rtl.convert(args.model, reuse=max(args.reuse), top="warmup")
+    nn2rtl.convert(args.model, reuse=max(args.reuse), top="warmup", config=CONFIG)
     rows = sweep(args.model, sorted(args.reuse), args.targets, not args.no_sim, args.vectors, timeout=args.timeout,
-                 top="jet_cnn", flatten=args.flatten)
+                 top="jet_cnn", flatten=args.flatten, config=CONFIG)
     txt, md = table(rows, args.targets)
     conv = "| R | convert (s) | Verilog (KiB) | " + " | ".join(f"{layer['name']} mults"
                                                              for layer in rows[0]["layers"]) + " |"
@@ -68,7 +73,8 @@ def main():
     (out / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / f"{name}.md").write_text(
         f"Jet-image CNN `{Path(args.model).name}` (1x16x16, Conv 3x3x8, MaxPool 2, Conv 3x3x16, global average "
-        f"pool, Dense 5), io_parallel, default precision fixed<16,6>.\n\nMeasured {time.strftime('%Y-%m-%d')} on "
+        f"pool, Dense 5), io_parallel, default precision fixed<16,6>, configuration `{json.dumps(CONFIG)}`.\n\n"
+        f"Measured {time.strftime('%Y-%m-%d')} on "
         f"{platform.machine()} ({os.cpu_count()} cores) by `make bench-cnn`; Yosys: {yosys}; each synthesis tool "
         f"stopped after {args.timeout:g} s; {how}.\n\n{md}\n\n{conv}\n"
         + ("\n" + "\n".join(errors) + "\n" if errors else ""))

@@ -31,13 +31,13 @@ def progress(line):
     sys.stderr.flush()
 
 
-def sweep(model, reuses, targets, simulate, vectors, timeout=None, top=None, flatten=True):
+def sweep(model, reuses, targets, simulate, vectors, timeout=None, top=None, flatten=True, config=None):
     """Per reuse factor: the schedule's figures, optionally a Verilator run, and Yosys (and nextpnr) per target.
     A tool that fails or runs longer than ``timeout`` seconds is recorded as such, and the sweep goes on."""
     rows = []
     for r in reuses:
         t0 = time.perf_counter()
-        design = nn2rtl.convert(model, reuse=r, top=f"{top or Path(model).stem}_r{r}")
+        design = nn2rtl.convert(model, reuse=r, top=f"{top or Path(model).stem}_r{r}", config=config)
         convert_s = time.perf_counter() - t0
         tot = design.report()["totals"]
         row = {"reuse": r, "latency": design.latency, "ii": design.ii, "multipliers": tot["multipliers"],

@@ -23,7 +23,7 @@ from rtl_lib.pool import pool_latency
 from ..config import AUTO
 from ..errors import ConfigError
 from ..fixed import FixedType, Overflow, Rounding, as_raw_array
-from . import Cost, Op, register
+from . import Cost, Op, register, warn
 from .conv import window_index
 from .quant import cap_auto, chosen
 
@@ -59,6 +59,14 @@ class Pool(Op):
             grow = math.ceil(math.log2(window)) if window > 1 and node.attrs["mode"] == "avg" else 0
             accum = cap_auto(FixedType(tin.width + 2 * grow, tin.integer + grow, tin.signed), lc)
         node.types["accum"] = accum
+        if node.attrs["mode"] == "avg" and window > 1:
+            need = FixedType(tin.width + math.ceil(math.log2(window)), tin.integer + math.ceil(math.log2(window)),
+                             tin.signed)
+            if accum.integer < need.integer or (accum.signed and not tin.signed and accum.integer <= need.integer):
+                warn(node, f"average pooling sums {window} values of {tin} in the accumulator {accum}, whose range "
+                           f"they can leave (the sum wraps before the division, as in hls4ml, which uses the same "
+                           f"types); set Precision.accum of this layer (or LayerType.Pool) to 'auto' or to at least "
+                           f"{need.integer} integer bits, e.g. {need}")
         result = lc.result if lc.result != AUTO else (tin if node.attrs["mode"] == "max" else accum)
         graph.tensors[node.outputs[0]].type = result
         node.attrs["levels_per_stage"] = lc.levels_per_stage
