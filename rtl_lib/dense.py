@@ -14,7 +14,7 @@ Each output is a :class:`Neuron`. Pipeline (one new input every cycle), see :fun
 """
 
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,7 @@ from nn2rtl.fixed import Overflow
 
 from .adder_tree import build_adder_tree, tree_latency
 from .fixed import cast, cast_is_wiring, shape_of
+from .pipeline import delayed
 
 __all__ = ["Neuron", "DenseParallel", "neuron_latency", "cast_stages", "check_dense_params",
            "DEFAULT_LEVELS_PER_STAGE"]
@@ -193,10 +194,5 @@ class DenseParallel(wiring.Component):
                 m.d.comb += [n.x.eq(self.i), n.w.eq(w), n.b.eq(b), n.en.eq(self.en), y.eq(n.y)]
             outs.append(y)
         m.d.comb += self.o.eq(Cat(*outs))
-        valid = self.i_valid
-        for k in range(self.latency):
-            v = Signal(unsigned(1), name=f"valid{k}")
-            m.d.sync += v.eq(valid)
-            valid = v
-        m.d.comb += self.o_valid.eq(valid)
+        m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
         return EnableInserter(self.en)(m)

@@ -27,7 +27,7 @@ Schedule (``i_valid`` in cycle 0; :func:`mac_latency`)::
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, Mux, ResetSignal, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,6 +36,7 @@ from nn2rtl.fixed import Overflow
 from .adder_tree import build_adder_tree, tree_latency, tree_registers
 from .dense import cast_stages, check_dense_params
 from .fixed import cast, shape_of
+from .pipeline import delayed
 
 __all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource"]
 
@@ -288,12 +289,7 @@ class DenseResource(wiring.Component):
             ys.append(y)
         m.d.comb += self.o.eq(Cat(*ys))
 
-        valid = done
-        for k in range(self.latency - (reuse + 2)):
-            v = Signal(unsigned(1), name=f"valid{k}")
-            m.d.sync += v.eq(valid)
-            valid = v
-        m.d.comb += self.o_valid.eq(valid)
+        m.d.comb += self.o_valid.eq(delayed(m, done, self.latency - (reuse + 2)))
         return EnableInserter(self.en)(m)
 
 

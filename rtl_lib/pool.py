@@ -23,6 +23,7 @@ from nn2rtl.fixed import Overflow, Rounding
 
 from .adder_tree import build_adder_tree, build_reduce_tree, tree_latency
 from .fixed import cast, shape_of
+from .pipeline import delayed
 
 __all__ = ["Pool", "pool_latency", "divide_toward_zero", "reciprocal"]
 
@@ -131,11 +132,6 @@ class Pool(wiring.Component):
             m.d.sync += r.eq(y)
             outs.append(r)
         m.d.comb += self.o.eq(Cat(*outs))
-        valid = self.i_valid
-        for k in range(self.latency):
-            v = Signal(name=f"valid{k}")
-            m.d.sync += v.eq(valid)
-            valid = v
-        m.d.comb += self.o_valid.eq(valid)
+        m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
         return EnableInserter(self.en)(m)
 

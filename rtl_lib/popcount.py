@@ -20,6 +20,7 @@ from nn2rtl.fixed import FixedType
 
 from .adder_tree import build_adder_tree, tree_latency, tree_registers
 from .fixed import cast, shape_of
+from .pipeline import delayed
 
 __all__ = ["XnorPopcountDense", "popcount_latency", "popcount_registers"]
 
@@ -86,10 +87,5 @@ class XnorPopcountDense(wiring.Component):
             m.d.sync += y.eq(cast(acc[:self.accum_type.width].as_signed(), self.accum_type, self.out_type))
             outs.append(y)
         m.d.comb += self.o.eq(Cat(*outs))
-        valid = self.i_valid
-        for k in range(self.latency):
-            v = Signal(name=f"valid{k}")
-            m.d.sync += v.eq(valid)
-            valid = v
-        m.d.comb += self.o_valid.eq(valid)
+        m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
         return EnableInserter(self.en)(m)
