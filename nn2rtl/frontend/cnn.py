@@ -217,7 +217,7 @@ class CnnOps:
             raise ModelError(f"node '{self.meta['source_name']}' (Conv): kernel_shape {kernel} differs from the "
                              f"weights' {list(w.shape[2:])}")
         strides, pads, dil = self._spatial(node, a, fin, kernel)
-        from ..ops.conv import out_spatial
+        from ..ops.windows import out_spatial
         osp = out_spatial(fin[1:], kernel, strides, pads, dil)
         if min(osp) < 1:
             raise ModelError(f"node '{self.meta['source_name']}' (Conv): a {kernel} kernel does not fit the padded "
@@ -257,7 +257,7 @@ class CnnOps:
     # -- pooling ---------------------------------------------------------------------------------------------------
 
     def _pool(self, node, a, live, mode, kernel, strides, pads, dil, ceil_mode, count_pad):
-        from ..ops.conv import out_spatial
+        from ..ops.windows import out_spatial
         x = live[0]
         fin = self.features[x]
         if any(p >= k for p, k in zip(pads, list(kernel) * 2)):

@@ -24,8 +24,8 @@ from ..config import AUTO
 from ..errors import ConfigError
 from ..fixed import FixedType, Overflow, Rounding, as_raw_array
 from . import Cost, Op, register, warn
-from .conv import window_index
 from .quant import cap_auto, chosen
+from .windows import window_index
 
 __all__ = ["Pool", "pool_windows"]
 
