@@ -1,0 +1,109 @@
+"""Sliding windows over a stream of pixels: the line buffers that feed a streaming convolution or pooling.
+
+:class:`WindowGenerator` takes one pixel per beat (all its channels packed, ``pixel_bits`` wide) in row-major
+order over an ``height`` x ``width`` image and produces one window per output position, row-major: the ``kh * kw``
+pixels of the window, position ``(ky, kx)`` at bits ``[(ky * kw + kx) * pixel_bits +: pixel_bits]``. Zero padding
+(``pads`` = top, left, bottom, right) is inserted without consuming input; ``strides`` select the output positions
+(the floor convention of ONNX and hls4ml).
+
+It walks the padded image one position per step: a step takes the next pixel (or a padding pixel), moves the
+column above it out of ``kh - 1`` line buffers (memories of one padded row each), shifts the ``kh x kw`` window
+registers left and, at an output position, registers the window on its output. A step waits for an input beat
+only where the position is inside the image, and for the output register to be free. So an image takes
+``(height + pads) * (width + pads)`` steps, and the latency from the input beat that completes a window to that
+window on the output is one cycle.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["WindowGenerator", "window_steps"]
+
+
+def _mask(n, k, s, total_out):
+    """Bit p set where a window ending at padded coordinate p is an output position."""
+    bits = 0
+    for o in range(total_out):
+        bits |= 1 << (o * s + k - 1)
+    return Const(bits, n)
+
+
+def window_steps(height, width, pads):
+    """Steps (cycles without stalls) per image: one per position of the padded image."""
+    top, left, bottom, right = pads
+    return (height + top + bottom) * (width + left + right)
+
+
+class WindowGenerator(wiring.Component):
+    def __init__(self, height, width, pixel_bits, kernel, strides=(1, 1), pads=(0, 0, 0, 0), pad_pixel=0):
+        self.height, self.width, self.pixel_bits = height, width, pixel_bits
+        self.kernel, self.strides, self.pads = tuple(kernel), tuple(strides), tuple(pads)
+        self.pad_pixel = pad_pixel
+        kh, kw = self.kernel
+        top, left, bottom, right = self.pads
+        self.hp, self.wp = height + top + bottom, width + left + right
+        if kh > self.hp or kw > self.wp:
+            raise ValueError(f"a {kh}x{kw} window does not fit the padded {self.hp}x{self.wp} image")
+        self.out_h = (self.hp - kh) // self.strides[0] + 1
+        self.out_w = (self.wp - kw) // self.strides[1] + 1
+        #: bits of line buffer memory (``kh - 1`` padded rows)
+        self.memory_bits = (kh - 1) * self.wp * pixel_bits
+        super().__init__({"i": In(stream.Signature(pixel_bits)),
+                          "o": Out(stream.Signature(kh * kw * pixel_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        kh, kw = self.kernel
+        top, left = self.pads[0], self.pads[1]
+        pb = self.pixel_bits
+        py = Signal(range(self.hp), name="py")
+        px = Signal(range(self.wp), name="px")
+        inside = Signal()
+        m.d.comb += inside.eq((py >= top) & (py < top + self.height) & (px >= left) & (px < left + self.width))
+        free = Signal()
+        m.d.comb += free.eq(~self.o.valid | self.o.ready)
+        step = Signal()
+        m.d.comb += step.eq(free & (~inside | self.i.valid))
+        m.d.comb += self.i.ready.eq(free & inside)
+
+        pixel = Signal(pb)
+        m.d.comb += pixel.eq(self.i.payload)
+        with m.If(~inside):
+            m.d.comb += pixel.eq(Const(self.pad_pixel, pb))
+
+        # the column at px: kh - 1 rows from the line buffers (oldest first), then the new pixel; each buffer
+        # takes the row below it (read before the write of the same step: the memory reads asynchronously)
+        reads, writes = [], []
+        for k in range(kh - 1):
+            mem = m.submodules[f"line{k}"] = Memory(shape=pb, depth=self.wp, init=[])
+            rd, wr = mem.read_port(domain="comb"), mem.write_port()
+            m.d.comb += [rd.addr.eq(px), wr.addr.eq(px), wr.en.eq(step)]
+            reads.append(rd.data)
+            writes.append(wr)
+        col = reads + [pixel]
+        for k, wr in enumerate(writes):
+            m.d.comb += wr.data.eq(col[k + 1])
+
+        window = [[Signal(pb, name=f"w{ky}_{kx}") for kx in range(kw)] for ky in range(kh)]
+        nxt = [[window[ky][kx + 1] if kx + 1 < kw else col[ky] for kx in range(kw)] for ky in range(kh)]
+        emit = Signal()
+        m.d.comb += emit.eq(_mask(self.hp, kh, self.strides[0], self.out_h).bit_select(py, 1)
+                            & _mask(self.wp, kw, self.strides[1], self.out_w).bit_select(px, 1))
+        with m.If(step):
+            for ky in range(kh):
+                for kx in range(kw):
+                    m.d.sync += window[ky][kx].eq(nxt[ky][kx])
+            with m.If(px == self.wp - 1):
+                m.d.sync += [px.eq(0), py.eq(py + 1)]
+                with m.If(py == self.hp - 1):
+                    m.d.sync += py.eq(0)
+            with m.Else():
+                m.d.sync += px.eq(px + 1)
+        with m.If(step & emit):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(Cat(*[nxt[ky][kx] for ky in range(kh)
+                                                                      for kx in range(kw)]))]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

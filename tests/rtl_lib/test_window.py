@@ -1,0 +1,98 @@
+"""WindowGenerator (line buffers) in Amaranth's simulator: every window of several images, under random input gaps
+and output stalls, equals the window geometry of the parallel architecture (nn2rtl.ops.windows); without stalls
+an image takes exactly one step per padded position."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from nn2rtl.ops.windows import out_spatial, window_index
+from rtl_lib.window import WindowGenerator, window_steps
+
+CASES = [  # (height, width, channels, kernel, strides, pads)
+    (5, 6, 2, (3, 3), (1, 1), (0, 0, 0, 0)),
+    (5, 6, 2, (3, 3), (1, 1), (1, 1, 1, 1)),
+    (7, 5, 1, (3, 2), (2, 1), (1, 0, 0, 1)),
+    (6, 6, 3, (2, 2), (2, 2), (0, 0, 0, 0)),
+    (4, 9, 1, (1, 3), (1, 2), (0, 1, 0, 1)),
+    (3, 3, 2, (3, 3), (1, 1), (0, 0, 0, 0)),
+    (4, 4, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
+]
+BITS = 5
+
+
+def expected(images, h, w, c, kernel, strides, pads):
+    out = out_spatial((h, w), kernel, strides, pads, (1, 1))
+    pix, _ = window_index((h, w), kernel, strides, pads, (1, 1), out)
+    windows = []
+    for img in images:  # (h * w, c) raw pixels
+        padded = np.concatenate([img, np.zeros((1, c), dtype=np.int64)])
+        windows.append(padded[pix])  # (outputs, kh * kw, c)
+    return np.concatenate(windows)
+
+
+def run(dut, pixels, n_windows, c, p_in, p_out, seed, limit=20000):
+    """Drive ``pixels`` (packed words) with random gaps, take windows with random stalls; the unpacked windows and
+    the cycle of each."""
+    rng = np.random.default_rng(seed)
+    got, cycles = [], []
+    kh, kw = dut.kernel
+
+    async def bench(ctx):
+        k = 0
+        for cycle in range(limit):
+            offer = k < len(pixels) and rng.random() < p_in
+            ctx.set(dut.i.valid, offer)
+            ctx.set(dut.i.payload, int(pixels[k]) if offer else 0)
+            ready = bool(rng.random() < p_out)
+            ctx.set(dut.o.ready, ready)
+            took = offer and ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid) and ready:
+                word = ctx.get(dut.o.payload)
+                got.append([[(word >> ((j * c + ch) * BITS)) & ((1 << BITS) - 1) for ch in range(c)]
+                            for j in range(kh * kw)])
+                cycles.append(cycle)
+            await ctx.tick()
+            k += int(took)
+            if len(got) == n_windows:
+                return
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got), cycles
+
+
+def _images(h, w, c, n, seed):
+    rng = np.random.default_rng(seed)
+    images = [rng.integers(0, 1 << BITS, size=(h * w, c)) for _ in range(n)]
+    words = [sum(int(v) << (ch * BITS) for ch, v in enumerate(p)) for img in images for p in img]
+    return images, words
+
+
+@pytest.mark.parametrize("p_in, p_out", [(1.0, 1.0), (0.6, 0.5), (0.3, 0.9)])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_windows_equal_the_parallel_geometry_under_stalls(case, p_in, p_out):
+    h, w, c, kernel, strides, pads = CASES[case]
+    dut = WindowGenerator(h, w, c * BITS, kernel, strides, pads)
+    images, words = _images(h, w, c, 3, case)
+    want = expected(images, h, w, c, kernel, strides, pads)
+    got, _ = run(dut, words, len(want), c, p_in, p_out, seed=case)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert dut.memory_bits == (kernel[0] - 1) * (w + pads[1] + pads[3]) * c * BITS
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_an_image_takes_one_step_per_padded_position(case):
+    h, w, c, kernel, strides, pads = CASES[case]
+    dut = WindowGenerator(h, w, c * BITS, kernel, strides, pads)
+    images, words = _images(h, w, c, 3, case)
+    per_image = dut.out_h * dut.out_w
+    _, cycles = run(dut, words, 3 * per_image, c, 1.0, 1.0, seed=0)
+    firsts = cycles[::per_image]
+    assert firsts[1] - firsts[0] == firsts[2] - firsts[1] == window_steps(h, w, pads)
+
+
+def test_a_window_larger_than_the_padded_image_is_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        WindowGenerator(2, 2, 4, (3, 3))
