@@ -25,7 +25,7 @@ from .errors import ConfigError, ToolError
 __all__ = ["TARGETS", "Target", "synthesize", "cache_dir"]
 
 #: Bump when scripts or the way figures are counted change: cached results of older versions are not reused.
-SCRIPT_VERSION = 1
+SCRIPT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Target:
     place_and_route: bool = False
     device: str = ""       #: nextpnr device options, when place_and_route
     capacity: dict = None  #: figure -> amount in the device, when known
-    hier_script: str = ""  #: the same synthesis, each module once, flattened after mapping (``flatten=False``)
+    hier_script: str = ""  #: the same synthesis, each module once (``flatten=False``)
 
 
 TARGETS = {
@@ -49,22 +49,22 @@ TARGETS = {
                   "synth_xilinx -family xc7 -flatten -top {top}",
                   {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E1",), ("RAMB18E1", "RAMB36E1"),
                   ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E"),
-                  hier_script="synth_xilinx -family xc7 -top {top}; flatten; opt_clean"),
+                  hier_script="synth_xilinx -family xc7 -top {top}"),
     "xcup": Target("xcup", "Xilinx UltraScale+ (synth_xilinx -family xcup)",
                    "synth_xilinx -family xcup -flatten -top {top}",
                    {f"LUT{k}": 1 for k in range(1, 7)}, ("FD",), ("DSP48E2",),
                    ("RAMB18E2", "RAMB36E2", "URAM288"),
                    ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1S", "SRL16E", "SRLC32E"),
-                   hier_script="synth_xilinx -family xcup -top {top}; flatten; opt_clean"),
+                   hier_script="synth_xilinx -family xcup -top {top}"),
     "ecp5": Target("ecp5", "Lattice ECP5 LFE5U-85F (synth_ecp5, nextpnr-ecp5 out of context)",
                    "synth_ecp5 -top {top} -json {json}",
                    {"LUT4": 1, "CCU2C": 2}, ("TRELLIS_FF",), ("MULT18X18D",), ("DP16KD", "PDPW16KD"),
                    ("TRELLIS_DPR16X4",), place_and_route=True, device="--85k --package CABGA381",
                    capacity={"luts": 83640, "ffs": 83640, "dsps": 156, "memories": 208},
-                   hier_script="synth_ecp5 -noflatten -top {top}; flatten; opt_clean; write_json {json}"),
+                   hier_script="synth_ecp5 -noflatten -top {top} -json {json}"),
     "ice40": Target("ice40", "Lattice iCE40 (synth_ice40)", "synth_ice40 -top {top}",
                     {"SB_LUT4": 1}, ("SB_DFF",), ("SB_MAC16",), ("SB_RAM40_4K",),
-                    hier_script="synth_ice40 -noflatten -top {top}; flatten; opt_clean"),
+                    hier_script="synth_ice40 -noflatten -top {top}"),
 }
 
 
@@ -124,6 +124,13 @@ def _run_logged(cmd, cwd, log_path, label, progress, timeout=None):
     return rc, seconds
 
 
+def _read_stat(path):
+    """The ``design`` totals of ``stat -json -top``: every instance of the hierarchy counted. Some Yosys versions
+    (0.23) print the hierarchy's instance counts inside the JSON; those lines are dropped."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not re.match(r'^\s+[^"\s:]+\s+\d+\s*$', line))
+    return json.loads(text)["design"]
+
+
 def _count(cells, target):
     luts = sum(n * cells.get(c, 0) for c, n in target.luts.items())
     ffs = sum(n for c, n in cells.items() if c.startswith(target.ff_prefixes))
@@ -142,10 +149,11 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     ``seconds``, ``tool``; for ECP5 also ``fmax_mhz``, ``fits`` and ``utilisation`` from nextpnr. ``progress``:
     a callable taking one line of text. ``timeout``: seconds each tool may run (a :class:`ToolError` beyond it).
 
-    ``flatten=False`` synthesizes each module once and flattens the mapped netlist afterwards: a convolution's
-    kernel, instantiated once per output pixel, is optimised once instead of hundreds of times (minutes instead of
-    hours for a fully parallel CNN). Optimisations across module boundaries (constant padding inputs) are lost, so
-    the figures are an upper bound of the flattened ones.
+    ``flatten=False`` synthesizes each module once and counts the hierarchy (every instance; nextpnr flattens the
+    netlist as it reads it): a convolution's kernel, instantiated once per output pixel, is optimised once instead
+    of hundreds of times (minutes instead of hours for a fully parallel CNN, and far less memory than flattening
+    the mapped netlist). Optimisations across module boundaries (constant padding inputs) are lost, so the
+    figures are an upper bound of the flattened ones.
     """
     if target not in TARGETS:
         raise ConfigError(f"unknown synthesis target {target!r} (expected one of {', '.join(TARGETS)})")
@@ -168,13 +176,13 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
         (work / "design.v").write_text(verilog)
         synth = (t.script if flatten else t.hier_script).format(top=top, json="netlist.json")
         script = (f"read_verilog design.v; {synth}; "
-                  f"tee -q -o stat.json stat -json")
+                  f"tee -q -o stat.json stat -json -top {top}")
         rc, seconds = _run_logged(yosys + ["-p", script], work, work / "yosys.log", f"yosys {target}", progress,
                                   timeout)
         if rc != 0 or not (work / "stat.json").exists():
             tail = (work / "yosys.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise ToolError(f"Yosys failed on '{top}' for {target}: " + " | ".join(tail))
-        stat = json.loads((work / "stat.json").read_text())["design"]
+        stat = _read_stat(work / "stat.json")
         cells = {k: v for k, v in sorted(stat.get("num_cells_by_type", {}).items()) if not k.startswith("$scope")}
         result = {"target": target, "description": t.description, "tool": versions, "flatten": flatten,
                   **_count(cells, t),
