@@ -128,7 +128,12 @@ def _read_stat(path):
     """The ``design`` totals of ``stat -json -top``: every instance of the hierarchy counted. Some Yosys versions
     (0.23) print the hierarchy's instance counts inside the JSON; those lines are dropped."""
     text = "\n".join(line for line in path.read_text().splitlines() if not re.match(r'^\s+[^"\s:]+\s+\d+\s*$', line))
-    return json.loads(text)["design"]
+    stat = json.loads(text)
+    design = stat["design"]
+    modules = {name.lstrip("\\") for name in stat.get("modules", {})}
+    design["num_cells_by_type"] = {k: v for k, v in design.get("num_cells_by_type", {}).items()
+                                   if k.lstrip("\\") not in modules}  # instances of the design's own modules
+    return design
 
 
 def _count(cells, target):

@@ -81,5 +81,5 @@ def test_synthesis_per_module_counts_every_instance(tmp_path, monkeypatch):
     for r in (per_module, flat):
         assert r["luts"] > 0 and r["ffs"] > 0 and r["dsps"] > 0
         assert all(not c.startswith("$") and "hier" not in c for c in r["cells"]), sorted(r["cells"])
-    # the same multipliers, give or take those that constant (padding) inputs remove across module boundaries
-    assert flat["dsps"] <= per_module["dsps"] <= 2 * flat["dsps"]
+    # an upper bound: flattened, synthesis also optimises across the kernel boundaries
+    assert flat["dsps"] <= per_module["dsps"] and flat["ffs"] <= per_module["ffs"]
