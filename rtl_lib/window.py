@@ -7,14 +7,15 @@ pixels of the window, position ``(ky, kx)`` at bits ``[(ky * kw + kx) * pixel_bi
 (the floor convention of ONNX and hls4ml).
 
 It walks the padded image one position per step: a step takes the next pixel (or a padding pixel), moves the
-column above it out of ``kh - 1`` line buffers (memories of one padded row each), shifts the ``kh x kw`` window
+column above it out of ``kh - 1`` line buffers (memories of one padded row each, read synchronously so that they
+map to block RAM), shifts the ``kh x kw`` window
 registers left and, at an output position, registers the window on its output. A step waits for an input beat
 only where the position is inside the image, and for the output register to be free. So an image takes
 ``(height + pads) * (width + pads)`` steps, and the latency from the input beat that completes a window to that
 window on the output is one cycle.
 """
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -45,6 +46,7 @@ class WindowGenerator(wiring.Component):
         top, left, bottom, right = self.pads
         self.hp, self.wp = height + top + bottom, width + left + right
         if kh > self.hp or kw > self.wp:
+            self._MustUse__silence = True
             raise ValueError(f"a {kh}x{kw} window does not fit the padded {self.hp}x{self.wp} image")
         self.out_h = (self.hp - kh) // self.strides[0] + 1
         self.out_w = (self.wp - kw) // self.strides[1] + 1
@@ -74,12 +76,17 @@ class WindowGenerator(wiring.Component):
             m.d.comb += pixel.eq(Const(self.pad_pixel, pb))
 
         # the column at px: kh - 1 rows from the line buffers (oldest first), then the new pixel; each buffer
-        # takes the row below it (read before the write of the same step: the memory reads asynchronously)
+        # takes the row below it. The buffers read synchronously (block RAM): each cycle reads the position that
+        # is current in the next cycle (px + 1 after a step, else px); a read of the position being written (a
+        # one-pixel-wide image) sees the new value.
+        nxt_px = Signal.like(px)
+        m.d.comb += nxt_px.eq(Mux(px == self.wp - 1, 0, px + 1))
         reads, writes = [], []
         for k in range(kh - 1):
             mem = m.submodules[f"line{k}"] = Memory(shape=pb, depth=self.wp, init=[])
-            rd, wr = mem.read_port(domain="comb"), mem.write_port()
-            m.d.comb += [rd.addr.eq(px), wr.addr.eq(px), wr.en.eq(step)]
+            wr = mem.write_port()
+            rd = mem.read_port(transparent_for=(wr,))
+            m.d.comb += [rd.addr.eq(Mux(step, nxt_px, px)), wr.addr.eq(px), wr.en.eq(step)]
             reads.append(rd.data)
             writes.append(wr)
         col = reads + [pixel]

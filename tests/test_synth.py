@@ -83,3 +83,15 @@ def test_synthesis_per_module_counts_every_instance(tmp_path, monkeypatch):
         assert all(not c.startswith("$") and "hier" not in c for c in r["cells"]), sorted(r["cells"])
     # an upper bound: flattened, synthesis also optimises across the kernel boundaries
     assert flat["dsps"] <= per_module["dsps"] and flat["ffs"] <= per_module["ffs"]
+
+
+def test_line_buffers_are_block_ram(tmp_path, monkeypatch):
+    """The streaming window generator's line buffers read synchronously, so Yosys maps them to block RAM."""
+    from amaranth.back import verilog
+
+    from rtl_lib.window import WindowGenerator
+    monkeypatch.setenv("NN2RTL_CACHE", str(tmp_path / "cache"))
+    gen = WindowGenerator(8, 64, 48, (3, 3), (1, 1), (1, 1, 1, 1))
+    r = synthesize(verilog.convert(gen, name="lines"), "lines", "ecp5")
+    assert r["memories"] >= 2 and r["lutram"] == 0  # one or more DP16KD per line buffer
+    assert r["ffs"] < gen.memory_bits / 2          # the rows are not in flip-flops

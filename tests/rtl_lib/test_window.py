@@ -1,6 +1,6 @@
-"""WindowGenerator (line buffers) in Amaranth's simulator: every window of several images, under random input gaps
-and output stalls, equals the window geometry of the parallel architecture (nn2rtl.ops.windows); without stalls
-an image takes exactly one step per padded position."""
+"""WindowGenerator (line buffers in block RAM) in Amaranth's simulator: every window of several images, under
+random input gaps and output stalls, equals the window geometry of the parallel architecture (nn2rtl.ops.windows);
+without stalls an image takes exactly one step per padded position."""
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ CASES = [  # (height, width, channels, kernel, strides, pads)
     (4, 9, 1, (1, 3), (1, 2), (0, 1, 0, 1)),
     (3, 3, 2, (3, 3), (1, 1), (0, 0, 0, 0)),
     (4, 4, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
+    (6, 1, 2, (3, 1), (1, 1), (0, 0, 0, 0)),   # one pixel wide: a line buffer reads the position it writes
 ]
 BITS = 5
 
