@@ -20,7 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGenerator", "window_steps"]
+__all__ = ["WindowGenerator", "window_steps", "window_schedule"]
 
 
 def _mask(n, k, s, total_out):
@@ -35,6 +35,23 @@ def window_steps(height, width, pads):
     """Steps (cycles without stalls) per image: one per position of the padded image."""
     top, left, bottom, right = pads
     return (height + top + bottom) * (width + left + right)
+
+
+def window_schedule(height, width, kernel, strides=(1, 1), pads=(0, 0, 0, 0)):
+    """The steps of one image, without stalls: per step (a position of the padded image, row-major), whether it
+    takes an input pixel and whether it produces a window. This is the schedule the streaming architecture sizes
+    its FIFOs from (a window leaves one cycle after its step)."""
+    import numpy as np
+    kh, kw = kernel
+    top, left, bottom, right = pads
+    hp, wp = height + top + bottom, width + left + right
+    py, px = np.divmod(np.arange(hp * wp), wp)
+    takes = (py >= top) & (py < top + height) & (px >= left) & (px < left + width)
+    out_h, out_w = (hp - kh) // strides[0] + 1, (wp - kw) // strides[1] + 1
+    ey, ex = py - (kh - 1), px - (kw - 1)
+    emits = ((ey >= 0) & (ey % strides[0] == 0) & (ey // strides[0] < out_h)
+             & (ex >= 0) & (ex % strides[1] == 0) & (ex // strides[1] < out_w))
+    return takes, emits
 
 
 class WindowGenerator(wiring.Component):

@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from nn2rtl.ops.windows import out_spatial, window_index
-from rtl_lib.window import WindowGenerator, window_steps
+from rtl_lib.window import WindowGenerator, window_schedule, window_steps
 
 CASES = [  # (height, width, channels, kernel, strides, pads)
     (5, 6, 2, (3, 3), (1, 1), (0, 0, 0, 0)),
@@ -97,3 +97,18 @@ def test_an_image_takes_one_step_per_padded_position(case):
 def test_a_window_larger_than_the_padded_image_is_refused():
     with pytest.raises(ValueError, match="does not fit"):
         WindowGenerator(2, 2, 4, (3, 3))
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_the_schedule_states_when_each_window_leaves(case):
+    """window_schedule (what FIFO depths are computed from) equals the cycles measured without stalls: a window
+    leaves one cycle after the step that completes it, and every step with an input takes one pixel."""
+    h, w, c, kernel, strides, pads = CASES[case]
+    dut = WindowGenerator(h, w, c * BITS, kernel, strides, pads)
+    images, words = _images(h, w, c, 2, case)
+    takes, emits = window_schedule(h, w, kernel, strides, pads)
+    assert takes.sum() == h * w and emits.sum() == dut.out_h * dut.out_w
+    _, cycles = run(dut, words, 2 * dut.out_h * dut.out_w, c, 1.0, 1.0, seed=0)
+    steps = np.flatnonzero(emits)
+    want = list(steps + 1) + list(steps + 1 + len(emits))
+    assert cycles == want
