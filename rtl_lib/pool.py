@@ -25,7 +25,7 @@ from .adder_tree import build_adder_tree, build_reduce_tree, tree_latency
 from .fixed import cast, shape_of
 from .pipeline import delayed
 
-__all__ = ["Pool", "pool_latency", "divide_toward_zero", "reciprocal"]
+__all__ = ["Pool", "PositionalAvgPool", "pool_latency", "divide_toward_zero", "reciprocal"]
 
 MODES = ("max", "avg")
 
@@ -135,3 +135,58 @@ class Pool(wiring.Component):
         m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
         return EnableInserter(self.en)(m)
 
+
+
+class PositionalAvgPool(wiring.Component):
+    """Average pooling of a stream of windows whose divisor depends on the window's position: the padding is not
+    counted, so border windows divide by fewer elements (the streaming architecture, where one block serves every
+    output position in turn).
+
+    ``i`` holds one window of ``k`` pixels of ``channels`` elements (position-major, as
+    :class:`rtl_lib.window.WindowGenerator` produces it, padding reading zero); ``divisors[p]`` is the count of the
+    ``p``-th window of an image (a counter of accepted windows selects it). Per channel: the elements cast to the
+    accumulator and summed (wrapping), divided toward zero by the window's count, cast to the result: the
+    arithmetic of :class:`Pool`, with the same latency (:func:`pool_latency`).
+    """
+
+    def __init__(self, k, channels, in_type, accum_type, out_type, divisors, levels_per_stage=2):
+        self.k, self.channels = int(k), int(channels)
+        self.in_type, self.accum_type, self.out_type = in_type, accum_type, out_type
+        self.divisors = [int(d) for d in divisors]
+        if not self.divisors or min(self.divisors) < 1 or max(self.divisors) > self.k:
+            self._MustUse__silence = True
+            raise ValueError(f"divisors must be counts between 1 and the window size {self.k}")
+        self.choices = sorted(set(self.divisors))
+        self.levels_per_stage = levels_per_stage
+        self.latency = pool_latency(self.k, levels_per_stage)
+        super().__init__({"i": In(self.k * self.channels * in_type.width), "i_valid": In(1), "en": In(1, init=1),
+                          "o": Out(self.channels * out_type.width), "o_valid": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        ti, ta, to = self.in_type, self.accum_type, self.out_type
+        pos = Signal(range(len(self.divisors)), name="pos")
+        with m.If(self.i_valid):
+            m.d.sync += pos.eq(Mux(pos == len(self.divisors) - 1, 0, pos + 1))
+        bits = max(1, (len(self.choices) - 1).bit_length())
+        table = Const(sum(self.choices.index(d) << (bits * p) for p, d in enumerate(self.divisors)),
+                      bits * len(self.divisors))  # per position: which of the choices it divides by
+        sel = delayed(m, table.word_select(pos, bits), tree_latency(self.k, self.levels_per_stage), "sel")
+        outs = []
+        for c in range(self.channels):
+            leaves = []
+            for j in range(self.k):
+                x = self.i[(j * self.channels + c) * ti.width:][:ti.width]
+                leaves.append(cast(x.as_signed() if ti.signed else x.as_unsigned(), ti, ta))
+            total = build_adder_tree(m, leaves, shape_of(ta), self.levels_per_stage, f"sum{c}")
+            q = Signal(shape_of(ta), name=f"q{c}")
+            with m.Switch(sel):
+                for n, d in enumerate(self.choices):
+                    with m.Case(n):
+                        m.d.comb += q.eq(divide_toward_zero(total, ta.width, d))
+            y = Signal(shape_of(to), name=f"y{c}")
+            m.d.sync += y.eq(cast(q, ta, to))
+            outs.append(y)
+        m.d.comb += self.o.eq(Cat(*outs))
+        m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
+        return EnableInserter(self.en)(m)

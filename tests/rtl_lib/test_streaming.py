@@ -134,3 +134,33 @@ def _stream(top, gen, pipe, images, tin, tout, n_out, per_image, rng):
     sim.run()
     got = np.array(got, dtype=np.int64)
     return np.where(got >= 1 << (tout.width - 1), got - (1 << tout.width), got) if tout.signed else got
+
+
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]},
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 1]},
+    {"kernel_shape": [5, 5], "pads": [2, 2, 2, 2]},
+])
+def test_streaming_average_pooling_with_uncounted_padding(attrs):
+    """Average pooling that does not count the padding divides border windows by fewer elements: a counter of
+    windows selects the divisor (PositionalAvgPool), equal to the Pool golden model under stalls."""
+    from nn2rtl.ops.pool import pool_windows
+    from rtl_lib.pool import PositionalAvgPool, pool_latency
+    node = pool_node("AveragePool", attrs)
+    tin, tacc, tout = node.types["input"], node.types["accum"], node.types["result"]
+    kh, kw = node.attrs["kernel"]
+    _, div = pool_windows(node.attrs)
+    divisors = div[::C]
+    assert len(set(divisors)) > 1  # the border really differs
+    block = PositionalAvgPool(kh * kw, C, tin, tacc, tout, divisors)
+    assert block.latency == pool_latency(kh * kw, 2)
+    gen = WindowGenerator(H, W, C * tin.width, (kh, kw), node.attrs["strides"], node.attrs["pads"])
+    pipe = PipelineStream(block)
+    top = Module()
+    top.submodules.gen, top.submodules.pipe = gen, pipe
+    wiring.connect(top, gen.o, pipe.i)
+    rng = np.random.default_rng(3)
+    images = rng.integers(tin.min_raw, tin.max_raw + 1, size=(3, H * W * C))
+    want = REGISTRY["Pool"].golden(node, [images])[0]
+    got = _stream(top, gen, pipe, images, tin, tout, C, gen.out_h * gen.out_w, rng)
+    assert np.array_equal(got.reshape(3, -1), want)
