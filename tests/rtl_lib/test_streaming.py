@@ -95,11 +95,17 @@ def test_streaming_pooling_equals_the_pool_golden_model(op, attrs):
                       levels_per_stage=node.attrs.get("levels_per_stage", 2))
     pad = _pack([tin.min_raw] * C, tin.width) if mode == "max" else 0
     gen = WindowGenerator(H, W, C * tin.width, (kh, kw), node.attrs["strides"], node.attrs["pads"], pad_pixel=pad)
+    _pool_equals_golden(node, gen, block, seed=2)
+
+
+def _pool_equals_golden(node, gen, block, seed):
+    """``gen -> PipelineStream(block)`` on 3 random images equals the Pool golden model of ``node``."""
+    tin, tout = node.types["input"], node.types["result"]
     pipe = PipelineStream(block)
     top = Module()
     top.submodules.gen, top.submodules.pipe = gen, pipe
     wiring.connect(top, gen.o, pipe.i)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     images = rng.integers(tin.min_raw, tin.max_raw + 1, size=(3, H * W * C))
     want = REGISTRY["Pool"].golden(node, [images])[0]
     got = _stream(top, gen, pipe, images, tin, tout, C, gen.out_h * gen.out_w, rng)
@@ -155,12 +161,4 @@ def test_streaming_average_pooling_with_uncounted_padding(attrs):
     block = PositionalAvgPool(kh * kw, C, tin, tacc, tout, divisors)
     assert block.latency == pool_latency(kh * kw, 2)
     gen = WindowGenerator(H, W, C * tin.width, (kh, kw), node.attrs["strides"], node.attrs["pads"])
-    pipe = PipelineStream(block)
-    top = Module()
-    top.submodules.gen, top.submodules.pipe = gen, pipe
-    wiring.connect(top, gen.o, pipe.i)
-    rng = np.random.default_rng(3)
-    images = rng.integers(tin.min_raw, tin.max_raw + 1, size=(3, H * W * C))
-    want = REGISTRY["Pool"].golden(node, [images])[0]
-    got = _stream(top, gen, pipe, images, tin, tout, C, gen.out_h * gen.out_w, rng)
-    assert np.array_equal(got.reshape(3, -1), want)
+    _pool_equals_golden(node, gen, block, seed=3)
