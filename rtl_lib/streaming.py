@@ -9,11 +9,11 @@ block's ``latency`` when the output never stalls. ``ready`` passes combinational
 a FIFO between layers breaks that path.
 """
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PipelineStream"]
+__all__ = ["PipelineStream", "Collector"]
 
 
 class PipelineStream(wiring.Component):
@@ -39,4 +39,39 @@ class PipelineStream(wiring.Component):
                     m.d.sync += wait.eq(wait - 1)
         m.d.comb += [b.en.eq(en), b.i.eq(self.i.payload), b.i_valid.eq(self.i.valid & en & can),
                      self.i.ready.eq(en & can), self.o.payload.eq(b.o), self.o.valid.eq(b.o_valid)]
+        return m
+
+
+class Collector(wiring.Component):
+    """``n`` beats of ``beat_bits`` -> one beat of all of them (the first in the low bits): a feature map streamed
+    pixel by pixel becomes the vector a Dense reads (a flatten in the streaming order, channels-last; the graph's
+    permutation into the ONNX order is folded into the Dense's weight rows, as in the parallel architecture).
+
+    The vector waits in its own register, so the next image's beats are taken while it waits; the last beat of an
+    image waits until that register is free."""
+
+    def __init__(self, n, beat_bits):
+        self.n, self.beat_bits = int(n), int(beat_bits)
+        super().__init__({"i": In(stream.Signature(beat_bits)), "o": Out(stream.Signature(self.n * beat_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        b, n = self.beat_bits, self.n
+        count = Signal(range(n), name="count")
+        partial = Signal(max(1, (n - 1) * b), name="partial")
+        last = count == n - 1
+        free = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(~last | free)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(last):
+                m.d.sync += [count.eq(0), self.o.valid.eq(1),
+                             self.o.payload.eq(Cat(partial[:(n - 1) * b], self.i.payload) if n > 1
+                                               else self.i.payload)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+                for k in range(n - 1):
+                    with m.If(count == k):
+                        m.d.sync += partial[k * b:(k + 1) * b].eq(self.i.payload)
         return m

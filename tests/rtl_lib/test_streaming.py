@@ -112,33 +112,40 @@ def _pool_equals_golden(node, gen, block, seed):
     assert np.array_equal(got.reshape(3, -1), want)
 
 
-def _stream(top, gen, pipe, images, tin, tout, n_out, per_image, rng):
-    """Stream ``images`` (channels-last raw pixels) through ``top`` with random gaps and stalls; the output beats
-    unpacked to ``n_out`` raw values of ``tout``."""
-    words = [_pack(img[p * C:(p + 1) * C], tin.width) for img in images for p in range(H * W)]
+def _drive(top, src, snk, words, n_out_beats, rng, p_in=0.7, p_out=0.6):
+    """Offer ``words`` on stream ``src`` with random gaps, take ``n_out_beats`` beats from ``snk`` with random
+    stalls (Amaranth's simulator); the output words."""
     got = []
 
     async def bench(ctx):
         k = 0
         for _ in range(20000):
-            offer = k < len(words) and rng.random() < 0.7
-            ctx.set(gen.i.valid, offer)
-            ctx.set(gen.i.payload, words[k] if offer else 0)
-            ready = bool(rng.random() < 0.6)
-            ctx.set(pipe.o.ready, ready)
-            took = offer and ctx.get(gen.i.ready)
-            if ctx.get(pipe.o.valid) and ready:
-                word = ctx.get(pipe.o.payload)
-                got.append([(word >> (j * tout.width)) & ((1 << tout.width) - 1) for j in range(n_out)])
+            offer = k < len(words) and rng.random() < p_in
+            ctx.set(src.valid, offer)
+            ctx.set(src.payload, words[k] if offer else 0)
+            ready = bool(rng.random() < p_out)
+            ctx.set(snk.ready, ready)
+            took = offer and ctx.get(src.ready)
+            if ctx.get(snk.valid) and ready:
+                got.append(ctx.get(snk.payload))
             await ctx.tick()
             k += int(took)
-            if len(got) == len(images) * per_image:
+            if len(got) == n_out_beats:
                 return
     sim = Simulator(top)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    got = np.array(got, dtype=np.int64)
+    return got
+
+
+def _stream(top, gen, pipe, images, tin, tout, n_out, per_image, rng):
+    """Stream ``images`` (channels-last raw pixels) through ``top`` with random gaps and stalls; the output beats
+    unpacked to ``n_out`` raw values of ``tout``."""
+    words = [_pack(img[p * C:(p + 1) * C], tin.width) for img in images for p in range(H * W)]
+    beats = _drive(top, gen.i, pipe.o, words, len(images) * per_image, rng)
+    got = np.array([[(word >> (j * tout.width)) & ((1 << tout.width) - 1) for j in range(n_out)] for word in beats],
+                   dtype=np.int64)
     return np.where(got >= 1 << (tout.width - 1), got - (1 << tout.width), got) if tout.signed else got
 
 
@@ -162,3 +169,15 @@ def test_streaming_average_pooling_with_uncounted_padding(attrs):
     assert block.latency == pool_latency(kh * kw, 2)
     gen = WindowGenerator(H, W, C * tin.width, (kh, kw), node.attrs["strides"], node.attrs["pads"])
     _pool_equals_golden(node, gen, block, seed=3)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_collector_gathers_every_image_in_order_under_stalls(n):
+    from rtl_lib.streaming import Collector
+    dut = Collector(n, 6)
+    rng = np.random.default_rng(n)
+    beats = rng.integers(0, 64, size=(5, n))
+    words = [int(v) for row in beats for v in row]
+    out = _drive(dut, dut.i, dut.o, words, len(beats), rng, p_out=0.3)
+    got = [[(word >> (6 * j)) & 63 for j in range(n)] for word in out]
+    assert np.array_equal(np.array(got), beats)
