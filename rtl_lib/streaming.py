@@ -13,7 +13,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PipelineStream", "Collector"]
+__all__ = ["PipelineStream", "Collector", "Fork", "Join", "skip_fifo_depth"]
 
 
 class PipelineStream(wiring.Component):
@@ -75,3 +75,70 @@ class Collector(wiring.Component):
                     with m.If(count == k):
                         m.d.sync += partial[k * b:(k + 1) * b].eq(self.i.payload)
         return m
+
+
+class Fork(wiring.Component):
+    """One stream to two (the branches of a residual or U-Net block): each output takes every beat; an output
+    that took it waits for the other (``valid`` never depends on ``ready``)."""
+
+    def __init__(self, bits):
+        super().__init__({"i": In(stream.Signature(bits)), "a": Out(stream.Signature(bits)),
+                          "b": Out(stream.Signature(bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        done_a, done_b = Signal(name="done_a"), Signal(name="done_b")
+        m.d.comb += [self.a.payload.eq(self.i.payload), self.b.payload.eq(self.i.payload),
+                     self.a.valid.eq(self.i.valid & ~done_a), self.b.valid.eq(self.i.valid & ~done_b),
+                     self.i.ready.eq((done_a | self.a.ready) & (done_b | self.b.ready))]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [done_a.eq(0), done_b.eq(0)]
+        with m.Else():
+            with m.If(self.a.valid & self.a.ready):
+                m.d.sync += done_a.eq(1)
+            with m.If(self.b.valid & self.b.ready):
+                m.d.sync += done_b.eq(1)
+        return m
+
+
+class Join(wiring.Component):
+    """Two streams to one beat of both (``a`` in the low bits): a merge reads its two operands together."""
+
+    def __init__(self, a_bits, b_bits):
+        super().__init__({"a": In(stream.Signature(a_bits)), "b": In(stream.Signature(b_bits)),
+                          "o": Out(stream.Signature(a_bits + b_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        both = self.a.valid & self.b.valid
+        m.d.comb += [self.o.valid.eq(both), self.o.payload.eq(Cat(self.a.payload, self.b.payload)),
+                     self.a.ready.eq(both & self.o.ready), self.b.ready.eq(both & self.o.ready)]
+        return m
+
+
+def skip_fifo_depth(takes, emits, latency):
+    """FIFO depth on the short branch of a merge whose long branch is a window generator and a pipeline of
+    ``latency`` cycles (:func:`rtl_lib.window.window_schedule` gives ``takes`` and ``emits`` per step of an image,
+    one output per input pixel): ``(full_rate, minimum)``.
+
+    ``minimum`` is the structural bound: the long branch's ``i``-th output needs every input pixel up to the one
+    its window ends on, and the FIFO then holds pixels ``i`` to that one, except the last, which the
+    :class:`Fork` holds; with fewer places the fork waits for the FIFO, the window generator for its next pixel,
+    and nothing moves (deadlock). ``full_rate`` is the largest
+    occupancy of the schedule without stalls (pixel ``j`` pushed at its step, output ``i`` popped ``latency + 1``
+    cycles after its window's step), so the input is never held up by the FIFO."""
+    import numpy as np
+    takes, emits = np.asarray(takes, bool), np.asarray(emits, bool)
+    if takes.sum() != emits.sum():
+        raise ValueError("a merge adds the long branch's outputs to the input pixels one for one")
+    pushed = np.cumsum(takes)                      # pixels pushed up to and including each step
+    need = pushed[emits]                           # pixels taken when output i's window is complete
+    minimum = int((need - np.arange(len(need))).max()) - 1
+    push_t = np.flatnonzero(takes)
+    pop_t = np.flatnonzero(emits) + 1 + latency
+    events = sorted([(t, 1) for t in push_t] + [(t, -1) for t in pop_t], key=lambda e: (e[0], -e[1]))
+    level = peak = 0
+    for _, d in events:  # a full FIFO refuses a push even in the cycle of a pop: pushes count first
+        level += d
+        peak = max(peak, level)
+    return max(peak, minimum), minimum

@@ -19,16 +19,16 @@ from rtl_lib.window import WindowGenerator
 H, W, C, F = 5, 6, 2, 3
 
 
-def conv_node(reuse, pads, strides, seed=0):
+def conv_node(reuse, pads, strides, seed=0, filters=F):
     rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.normal(0, 0.5, (F, C, 3, 3)).astype(np.float32), "w")
-    b = numpy_helper.from_array(rng.normal(0, 0.5, F).astype(np.float32), "b")
+    w = numpy_helper.from_array(rng.normal(0, 0.5, (filters, C, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.normal(0, 0.5, filters).astype(np.float32), "b")
     oh = (H + pads[0] + pads[2] - 3) // strides[0] + 1
     ow = (W + pads[1] + pads[3] - 3) // strides[1] + 1
     g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3],
                                             pads=list(pads), strides=list(strides))], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, H, W])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", F, oh, ow])], [w, b])
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", filters, oh, ow])], [w, b])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     cfg = Config.from_dict({"Model": {"Precision": "fixed<8,3>", "ReuseFactor": reuse}})
     graph = quantize(lower(import_onnx(model)), cfg)
@@ -112,14 +112,15 @@ def _pool_equals_golden(node, gen, block, seed):
     assert np.array_equal(got.reshape(3, -1), want)
 
 
-def _drive(top, src, snk, words, n_out_beats, rng, p_in=0.7, p_out=0.6):
+def _drive(top, src, snk, words, n_out_beats, rng, p_in=0.7, p_out=0.6, cycles=None):
     """Offer ``words`` on stream ``src`` with random gaps, take ``n_out_beats`` beats from ``snk`` with random
-    stalls (Amaranth's simulator); the output words."""
+    stalls (Amaranth's simulator); the output words (and the cycle of each in the list ``cycles``)."""
     got = []
+    cycles = [] if cycles is None else cycles
 
     async def bench(ctx):
         k = 0
-        for _ in range(20000):
+        for cycle in range(20000):
             offer = k < len(words) and rng.random() < p_in
             ctx.set(src.valid, offer)
             ctx.set(src.payload, words[k] if offer else 0)
@@ -128,6 +129,7 @@ def _drive(top, src, snk, words, n_out_beats, rng, p_in=0.7, p_out=0.6):
             took = offer and ctx.get(src.ready)
             if ctx.get(snk.valid) and ready:
                 got.append(ctx.get(snk.payload))
+                cycles.append(cycle)
             await ctx.tick()
             k += int(took)
             if len(got) == n_out_beats:
@@ -181,3 +183,81 @@ def test_collector_gathers_every_image_in_order_under_stalls(n):
     out = _drive(dut, dut.i, dut.o, words, len(beats), rng, p_out=0.3)
     got = [[(word >> (6 * j)) & 63 for j in range(n)] for word in out]
     assert np.array_equal(np.array(got), beats)
+
+
+def _residual(depth, reuse=1, seed=0):
+    """x -> Fork -> (WindowGenerator 3x3 pad 1 -> the conv kernel) and (SyncFIFO of ``depth``) -> Join -> a + b:
+    a residual block in the streaming architecture (C channels in, C out)."""
+    from amaranth.lib.fifo import SyncFIFO
+
+    from rtl_lib.streaming import Fork, Join
+    node = conv_node(reuse, (1, 1, 1, 1), (1, 1), seed=seed, filters=C)
+    tin = node.types["input"]
+    kernel = REGISTRY["Conv"]._kernel(node, 0, None)()
+    top = Module()
+    fork = top.submodules.fork = Fork(C * tin.width)
+    gen = top.submodules.gen = WindowGenerator(H, W, C * tin.width, (3, 3), (1, 1), (1, 1, 1, 1))
+    pipe = top.submodules.pipe = PipelineStream(kernel)
+    fifo = top.submodules.fifo = SyncFIFO(width=C * tin.width, depth=depth)
+    join = top.submodules.join = Join(len(pipe.o.payload), C * tin.width)
+    wiring.connect(top, fork.a, gen.i)
+    wiring.connect(top, gen.o, pipe.i)
+    wiring.connect(top, fork.b, fifo.w_stream)
+    wiring.connect(top, pipe.o, join.a)
+    wiring.connect(top, fifo.r_stream, join.b)
+    return top, fork, join, node, pipe
+
+
+def _residual_want(node, images):
+    tin, tout = node.types["input"], node.types["result"]
+    conv = REGISTRY["Conv"].golden(node, [images])[0]
+    assert tin.frac == tout.frac
+    return conv + images  # exact sum of two values on the same grid
+
+
+def _split(beats, tin, tout):
+    out = []
+    for word in beats:
+        a = [(word >> (j * tout.width)) & ((1 << tout.width) - 1) for j in range(C)]
+        b = [(word >> (C * tout.width + j * tin.width)) & ((1 << tin.width) - 1) for j in range(C)]
+        a = [v - (1 << tout.width) if v >> (tout.width - 1) else v for v in a]
+        b = [v - (1 << tin.width) if v >> (tin.width - 1) else v for v in b]
+        out.append([x + y for x, y in zip(a, b)])
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.mark.parametrize("reuse", [1, 3])
+def test_residual_fifo_depth_from_the_schedule(reuse):
+    """The skip branch's FIFO sized by skip_fifo_depth from the window schedule and the kernel's latency: without
+    stalls the input never waits (an image every window_steps cycles), under random stalls every output is exact;
+    one place fewer than the structural minimum deadlocks."""
+    from rtl_lib.streaming import skip_fifo_depth
+    from rtl_lib.window import window_schedule, window_steps
+    takes, emits = window_schedule(H, W, (3, 3), (1, 1), (1, 1, 1, 1))
+    node = conv_node(reuse, (1, 1, 1, 1), (1, 1), filters=C)
+    probe = REGISTRY["Conv"]._kernel(node, 0, None)()
+    probe._MustUse__silence = True  # only its latency is wanted
+    full, minimum = skip_fifo_depth(takes, emits, probe.latency)
+    assert minimum == W + 1 and full >= minimum  # the window ending on input (1, 1), less the fork's place
+    rng = np.random.default_rng(4)
+    tin, tout = node.types["input"], node.types["result"]
+    images = rng.integers(tin.min_raw, tin.max_raw + 1, size=(3, H * W * C))
+    words = [_pack(img[p * C:(p + 1) * C], tin.width) for img in images for p in range(H * W)]
+    want = _residual_want(node, images)
+    # full rate: exact, and one image per window_steps cycles when nothing stalls (reuse 1)
+    top, fork, join, node, pipe = _residual(full, reuse)
+    cycles = []
+    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0, cycles=cycles)
+    assert np.array_equal(_split(beats, tin, tout).reshape(3, -1), want)
+    if reuse == 1:
+        firsts = cycles[::H * W]
+        assert firsts[2] - firsts[1] == firsts[1] - firsts[0] == window_steps(H, W, (1, 1, 1, 1))
+    # random stalls on both sides, at the structural minimum: exact, no deadlock
+    top, fork, join, node, pipe = _residual(minimum, reuse)
+    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng)
+    assert np.array_equal(_split(beats, tin, tout).reshape(3, -1), want)
+    # one place fewer: nothing comes out after the first outputs
+    top, fork, join, node, pipe = _residual(minimum - 1, reuse)
+    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0)
+    assert len(beats) == 0
+    assert window_steps(H, W, (1, 1, 1, 1)) == len(takes)
