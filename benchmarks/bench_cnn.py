@@ -70,7 +70,8 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "cnn_jet_flat" if args.flatten else "cnn_jet"
-    how = "flattened before synthesis" if args.flatten else "each module synthesized once, then flattened"
+    how = ("flattened before synthesis" if args.flatten
+           else "each module synthesized once, every instance counted (an upper bound)")
     (out / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     (out / f"{name}.md").write_text(
         f"Jet-image CNN `{Path(args.model).name}` (1x16x16, Conv 3x3x8, MaxPool 2, Conv 3x3x16, global average "
