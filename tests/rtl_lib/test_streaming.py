@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
+from helpers.streams import drive_stream
 from onnx import TensorProto, helper, numpy_helper
 
 from nn2rtl.config import Config
@@ -112,40 +112,11 @@ def _pool_equals_golden(node, gen, block, seed):
     assert np.array_equal(got.reshape(3, -1), want)
 
 
-def _drive(top, src, snk, words, n_out_beats, rng, p_in=0.7, p_out=0.6, cycles=None):
-    """Offer ``words`` on stream ``src`` with random gaps, take ``n_out_beats`` beats from ``snk`` with random
-    stalls (Amaranth's simulator); the output words (and the cycle of each in the list ``cycles``)."""
-    got = []
-    cycles = [] if cycles is None else cycles
-
-    async def bench(ctx):
-        k = 0
-        for cycle in range(20000):
-            offer = k < len(words) and rng.random() < p_in
-            ctx.set(src.valid, offer)
-            ctx.set(src.payload, words[k] if offer else 0)
-            ready = bool(rng.random() < p_out)
-            ctx.set(snk.ready, ready)
-            took = offer and ctx.get(src.ready)
-            if ctx.get(snk.valid) and ready:
-                got.append(ctx.get(snk.payload))
-                cycles.append(cycle)
-            await ctx.tick()
-            k += int(took)
-            if len(got) == n_out_beats:
-                return
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return got
-
-
 def _stream(top, gen, pipe, images, tin, tout, n_out, per_image, rng):
     """Stream ``images`` (channels-last raw pixels) through ``top`` with random gaps and stalls; the output beats
     unpacked to ``n_out`` raw values of ``tout``."""
     words = [_pack(img[p * C:(p + 1) * C], tin.width) for img in images for p in range(H * W)]
-    beats = _drive(top, gen.i, pipe.o, words, len(images) * per_image, rng)
+    beats = drive_stream(top, gen.i, pipe.o, words, len(images) * per_image, rng)
     got = np.array([[(word >> (j * tout.width)) & ((1 << tout.width) - 1) for j in range(n_out)] for word in beats],
                    dtype=np.int64)
     return np.where(got >= 1 << (tout.width - 1), got - (1 << tout.width), got) if tout.signed else got
@@ -180,7 +151,7 @@ def test_collector_gathers_every_image_in_order_under_stalls(n):
     rng = np.random.default_rng(n)
     beats = rng.integers(0, 64, size=(5, n))
     words = [int(v) for row in beats for v in row]
-    out = _drive(dut, dut.i, dut.o, words, len(beats), rng, p_out=0.3)
+    out = drive_stream(dut, dut.i, dut.o, words, len(beats), rng, p_out=0.3)
     got = [[(word >> (6 * j)) & 63 for j in range(n)] for word in out]
     assert np.array_equal(np.array(got), beats)
 
@@ -247,17 +218,17 @@ def test_residual_fifo_depth_from_the_schedule(reuse):
     # full rate: exact, and one image per window_steps cycles when nothing stalls (reuse 1)
     top, fork, join, node, pipe = _residual(full, reuse)
     cycles = []
-    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0, cycles=cycles)
+    beats = drive_stream(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0, cycles=cycles)
     assert np.array_equal(_split(beats, tin, tout).reshape(3, -1), want)
     if reuse == 1:
         firsts = cycles[::H * W]
         assert firsts[2] - firsts[1] == firsts[1] - firsts[0] == window_steps(H, W, (1, 1, 1, 1))
     # random stalls on both sides, at the structural minimum: exact, no deadlock
     top, fork, join, node, pipe = _residual(minimum, reuse)
-    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng)
+    beats = drive_stream(top, fork.i, join.o, words, 3 * H * W, rng)
     assert np.array_equal(_split(beats, tin, tout).reshape(3, -1), want)
     # one place fewer: nothing comes out after the first outputs
     top, fork, join, node, pipe = _residual(minimum - 1, reuse)
-    beats = _drive(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0)
+    beats = drive_stream(top, fork.i, join.o, words, 3 * H * W, rng, p_in=1.0, p_out=1.0)
     assert len(beats) == 0
     assert window_steps(H, W, (1, 1, 1, 1)) == len(takes)

@@ -4,7 +4,7 @@ without stalls an image takes exactly one step per padded position."""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from helpers.streams import drive_stream
 
 from nn2rtl.ops.windows import out_spatial, window_index
 from rtl_lib.window import WindowGenerator, window_schedule, window_steps
@@ -32,35 +32,15 @@ def expected(images, h, w, c, kernel, strides, pads):
     return np.concatenate(windows)
 
 
-def run(dut, pixels, n_windows, c, p_in, p_out, seed, limit=20000):
+def run(dut, pixels, n_windows, c, p_in, p_out, seed):
     """Drive ``pixels`` (packed words) with random gaps, take windows with random stalls; the unpacked windows and
     the cycle of each."""
-    rng = np.random.default_rng(seed)
-    got, cycles = [], []
     kh, kw = dut.kernel
-
-    async def bench(ctx):
-        k = 0
-        for cycle in range(limit):
-            offer = k < len(pixels) and rng.random() < p_in
-            ctx.set(dut.i.valid, offer)
-            ctx.set(dut.i.payload, int(pixels[k]) if offer else 0)
-            ready = bool(rng.random() < p_out)
-            ctx.set(dut.o.ready, ready)
-            took = offer and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and ready:
-                word = ctx.get(dut.o.payload)
-                got.append([[(word >> ((j * c + ch) * BITS)) & ((1 << BITS) - 1) for ch in range(c)]
-                            for j in range(kh * kw)])
-                cycles.append(cycle)
-            await ctx.tick()
-            k += int(took)
-            if len(got) == n_windows:
-                return
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    cycles = []
+    words = drive_stream(dut, dut.i, dut.o, [int(p) for p in pixels], n_windows, np.random.default_rng(seed),
+                         p_in=p_in, p_out=p_out, cycles=cycles)
+    got = [[[(word >> ((j * c + ch) * BITS)) & ((1 << BITS) - 1) for ch in range(c)] for j in range(kh * kw)]
+           for word in words]
     return np.array(got), cycles
 
 
