@@ -31,7 +31,8 @@ def cmd_convert(args):
     t0 = time.perf_counter()
     with Progress(f"converting {args.model}") as p:
         design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
-                         strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update)
+                         strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update,
+                         io_type=args.io_type)
         p.update("writing the output directory")
         out = design.write(args.output)
     print(design.summary())
@@ -51,7 +52,30 @@ def cmd_predict(args):
     return 0
 
 
+def _print_stream_sim(design, r):
+    build = "cached" if r.build_cached else f"{r.build_seconds:.1f} s"
+    print(f"streamed {r.images} images through Verilator (AXI4-Stream harness): {r.timed_images} back to back with "
+          f"the output always ready, then random tvalid gaps and {r.stall_cycles} cycles of tready stall")
+    print(f"build {build}, run {r.run_seconds:.2f} s for {r.cycles} cycles")
+    beats = ("every beat of the back-to-back images moved in the cycle the schedule states"
+             if not r.schedule_differences else f"{r.schedule_differences} beats off the schedule")
+    print(f"schedule: {beats}; "
+          f"latency to the first/last output beat measured {r.latency_first[:1]}/{r.latency_last[:1]}, stated "
+          f"{r.stated_latency_first}/{r.stated_latency_last}; II measured {r.ii}, stated {r.stated_ii}: "
+          f"{'OK' if r.timing_ok else 'MISMATCH'}")
+    if r.ok:
+        print(f"bit-exact: {r.images} images x {design.output.size} outputs match the golden model; tlast on the "
+              f"last beat of every image; no stalled beat changed")
+        return 0
+    print("FAILED:")
+    for line in r.failures():
+        print(f"  {line}")
+    return 1
+
+
 def _print_sim(design, r):
+    if design.stream is not None:
+        return _print_stream_sim(design, r)
     build = "cached" if r.build_cached else f"{r.build_seconds:.1f} s"
     print(f"simulated {r.vectors} vectors in Verilator ({r.engine}): {r.back_to_back_cycles} input spacings "
           f"measured back to back, then idle gaps, then {r.stall_cycles} cycles of output stall")
@@ -78,6 +102,9 @@ def cmd_simulate(args):
     from .design import Design
     design = Design.load(args.design)
     inputs = _load_array(args.input) if args.input else None
+    if design.stream is not None and args.engine != "harness":
+        raise ConfigError("an io_stream design is simulated by its AXI4-Stream harness: drop --engine, or use "
+                          "the cocotb testbench in sim/tb_stream.py")
     vpath = Path(args.design) / "rtl" / f"{design.top}.v"
     if not vpath.is_file():
         raise ConfigError(f"{vpath} is missing: the simulation checks the Verilog in the output directory; run "
@@ -231,6 +258,9 @@ def build_parser():
     c.add_argument("--adder-levels", type=int, help="adder-tree levels between pipeline registers (default 2; 1 "
                                                     "for the fastest clock, more for fewer cycles)")
     c.add_argument("--top", help="top-level module name (default: the model file's name)")
+    c.add_argument("--io-type", choices=["io_parallel", "io_stream"],
+                   help="io_parallel (default: the whole tensor in one bus) or io_stream (AXI4-Stream, line "
+                        "buffers, FIFOs; overrides the config's Model.IOType)")
     c.set_defaults(func=cmd_convert)
 
     rp = sub.add_parser("report", help="the design's schedule and estimate; with --synth, resources measured by "

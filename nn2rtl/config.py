@@ -7,7 +7,9 @@ Accepted shape (a dict, or the same as a YAML file)::
       ReuseFactor: 1                # any positive integer: ceil(n_in*n_out/R) multipliers, II = R
       Strategy: Latency             # or Resource (recorded; the reuse factor decides the datapath)
       AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
-      IOType: io_parallel
+      IOType: io_parallel           # or io_stream: AXI4-Stream ports, line buffers, FIFOs sized by the schedule
+      ElementsPerBeat: 4            # io_stream, a vector input or output (an MLP's): elements per beat (default all)
+      ClockPeriod: 5                # ns (hls4ml's default): the throughput the report states
       TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
       MaxAutoWidth: 32              # optional cap on 'auto' widths (fractional bits are dropped to fit)
       MaxLayerProducts: 1048576     # refuse layers with more multiplications per inference (the default)
@@ -54,13 +56,20 @@ _OPTION_KEYS = {"TableSize": "table_size", "table_size": "table_size", "ExpTable
                 "inv_table_size": "inv_table_size", "TableMode": "table_mode", "table_mode": "table_mode",
                 "TableRange": "table_range", "table_range": "table_range", "Implementation": "implementation",
                 "implementation": "implementation"}
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "TableMode", "MaxAutoWidth",
-               "MaxLayerProducts", "MaxTensorSize")
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "ElementsPerBeat",
+               "ClockPeriod", "TableMode", "MaxAutoWidth", "MaxLayerProducts", "MaxTensorSize")
+IO_TYPES = ("io_parallel", "io_stream")
 #: Default limits: a layer beyond them is refused before anything is built (raise them in Model if you mean it).
 MAX_LAYER_PRODUCTS = 1 << 20
 MAX_TENSOR_SIZE = 1 << 16
 _LAYER_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage") + tuple(_OPTION_KEYS)
 _TOP_KEYS = ("Model", "LayerType", "LayerName")
+
+
+def _io_type(value, where):
+    if value not in IO_TYPES:
+        raise ConfigError(f"{where} must be one of {', '.join(IO_TYPES)}, not {value!r}")
+    return value
 
 
 class Strategy(enum.Enum):
@@ -198,6 +207,9 @@ class Config:
     max_auto_width: int | None = None
     max_layer_products: int = MAX_LAYER_PRODUCTS
     max_tensor_size: int = MAX_TENSOR_SIZE
+    io_type: str = "io_parallel"
+    elements_per_beat: int | None = None
+    clock_period: float = 5.0
 
     @classmethod
     def from_dict(cls, d):
@@ -229,8 +241,18 @@ class Config:
                 if isinstance(v, bool) or not isinstance(v, int) or v < 2:
                     raise ConfigError(f"Model.{key} must be an integer of at least 2, not {v!r}")
                 setattr(cfg, attr, v)
-        if model.get("IOType", "io_parallel") != "io_parallel":
-            raise ConfigError(f"Model.IOType: only 'io_parallel' is supported, not {model['IOType']!r}")
+        if "IOType" in model:
+            cfg.io_type = _io_type(model["IOType"], "Model.IOType")
+        if "ElementsPerBeat" in model:
+            v = model["ElementsPerBeat"]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"Model.ElementsPerBeat must be a positive integer, not {v!r}")
+            cfg.elements_per_beat = v
+        if "ClockPeriod" in model:
+            v = model["ClockPeriod"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+                raise ConfigError(f"Model.ClockPeriod must be a positive number of nanoseconds, not {v!r}")
+            cfg.clock_period = float(v)
         for key, attr in (("LayerType", "layer_type"), ("LayerName", "layer_name")):
             section = d.get(key, {}) or {}
             _check_keys(section, list(section), key)
@@ -257,11 +279,14 @@ class Config:
             raise ConfigError(f"config {str(path)!r} is nested too deeply to be a configuration") from None
         return cls.from_dict(data)
 
-    def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None):
+    def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None, io_type=None):
         """This config with model-level settings replaced (the CLI's options)."""
         cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
                      dict(self.layer_type), dict(self.layer_name), self.table_mode, self.max_auto_width,
-                     self.max_layer_products, self.max_tensor_size)
+                     self.max_layer_products, self.max_tensor_size, self.io_type, self.elements_per_beat,
+                     self.clock_period)
+        if io_type is not None:
+            cfg.io_type = _io_type(io_type, "--io-type")
         if strategy is not None:
             cfg.strategy = _strategy(strategy, "--strategy")
         if levels_per_stage is not None:

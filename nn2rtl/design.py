@@ -39,8 +39,20 @@ class Design:
         self.graph = graph
         self.top = top
         self.source = source
-        self.costs, self.latency, self.ii = schedule(graph)
+        self.stream = None
+        if graph.meta.get("io_type") == "io_stream":
+            from .stream import StreamDesign
+            self.stream = StreamDesign(graph)
+            self.costs = self.stream.costs()
+            # latency: first input beat of an image to its first output beat; II: cycles per image
+            self.latency, self.ii = self.stream.latency_first, self.stream.ii
+        else:
+            self.costs, self.latency, self.ii = schedule(graph)
         self._verilog = verilog
+
+    @property
+    def io_type(self):
+        return "io_stream" if self.stream is not None else "io_parallel"
 
     # -- conversions -----------------------------------------------------------------------------------------
 
@@ -55,9 +67,15 @@ class Design:
     @property
     def verilog(self):
         if self._verilog is None:
-            from .rtl import to_verilog
-            _, body = to_verilog(self.graph, self.top)
-            self._verilog = self._header() + body
+            if self.stream is not None:
+                from rtl_lib.library import ModuleLibrary, convert
+                library = ModuleLibrary(self.top)
+                body = convert(self.stream.top(library), self.top, library)
+                self._verilog = self._stream_header() + body
+            else:
+                from .rtl import to_verilog
+                _, body = to_verilog(self.graph, self.top)
+                self._verilog = self._header() + body
         return self._verilog
 
     def quantize_input(self, x):
@@ -113,8 +131,8 @@ class Design:
                    if k in n.attrs},
                 **c.to_dict(),
             })
-        return {
-            "nn2rtl_version": __version__, "top": self.top, "source": self.source,
+        out = {
+            "nn2rtl_version": __version__, "top": self.top, "source": self.source, "io_type": self.io_type,
             "latency": self.latency, "ii": self.ii,
             "input": {"name": self.input.name, "shape": list(self.input.shape), "type": str(self.input.type),
                       "port": "in_data", "width": self.input.size * self.input.type.width,
@@ -129,9 +147,17 @@ class Design:
                        "rom_bits": sum(c.rom_bits for c in self.costs.values()),
                        "comparators": sum(c.comparators for c in self.costs.values()),
                        # registers that delay the earlier branch of a merge (residual blocks, concatenations)
-                       "balance_registers": balance_registers(self.graph, self.costs)},
+                       "balance_registers": 0 if self.stream else balance_registers(self.graph, self.costs)},
             "layers": layers,
         }
+        if self.stream is not None:
+            st = self.stream.report()
+            out["stream"] = st
+            out["input"].update(st["input"])
+            out["output"].update(st["output"])
+            out["totals"]["memory_bits"] = st["memory_bits"]
+            out["totals"]["registers"] += self.stream.stage_registers()
+        return out
 
     def warnings(self):
         """What the design does differently from what the model or configuration asked (each layer's notes)."""
@@ -149,6 +175,15 @@ class Design:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         t = self.report()["totals"]
+        if self.stream is not None:
+            st = self.stream
+            mem = st.memory_bits()
+            lines.append(f"io_stream: {st.in_beats} input beats of {st.plan.in_elements} x {self.input.type}, "
+                         f"{st.out_beats} output beats of {st.plan.out_elements} x {st.plan.out_type} per image; "
+                         f"latency {st.latency_first} cycles to the first output beat, {st.latency_last} to the "
+                         f"last; II {st.ii} cycles per image ({1e3 / (st.ii * st.clock_period):,.3f} M images/s at "
+                         f"{st.clock_period:g} ns); memory: {mem['line_buffers']} bits of line buffers, "
+                         f"{mem['fifos']} bits in {len(st.depths)} FIFOs")
         lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
                      f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
                      f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits"
@@ -177,6 +212,28 @@ class Design:
             f"// Element order: the model's own layout, row-major: element k of in_data is element k of the "
             f"flattened input of shape [{', '.join(map(str, tin.shape))}], and likewise for out_data "
             f"[{', '.join(map(str, tout.shape))}] (channels-first where the ONNX model is).\n"
+            f"// A raw value r of fixed<W,I> means r * 2^-(W-I).\n\n")
+
+    def _stream_header(self):
+        st = self.stream
+        p = st.plan
+        tin, tout = p.in_type, p.out_type
+        ib, ob = p.streams[st._source.outputs[0]].bits, p.streams[st._sink.inputs[0]].bits
+        from .stream import tdata_bits
+        return (
+            f"// {self.top}: generated by nn2rtl {__version__} from {Path(self.source).name or 'a model'} "
+            f"(io_stream).\n"
+            f"// Ports (clock 'clk' rising edge, synchronous active-high reset 'rst'), AXI4-Stream:\n"
+            f"//   s_axis_tdata [{tdata_bits(ib) - 1}:0]  one input beat: {p.in_elements} x {tin}, element k in bits "
+            f"[k*{tin.width} +: {tin.width}], raw two's complement; {st.in_beats} beats per image\n"
+            f"//   s_axis_tvalid, s_axis_tready  a beat is taken when both are high; s_axis_tlast is ignored\n"
+            f"//   m_axis_tdata [{tdata_bits(ob) - 1}:0]  one output beat: {p.out_elements} x {tout}, element k in "
+            f"bits [k*{tout.width} +: {tout.width}]; {st.out_beats} beats per image\n"
+            f"//   m_axis_tvalid, m_axis_tready  a beat is delivered when both are high and held while tready is "
+            f"low; m_axis_tlast marks the last beat of each image\n"
+            f"// Input order: {st.report()['input']['order']}; output order: {st.report()['output']['order']}.\n"
+            f"// Schedule (input every cycle, output always ready): first output beat {st.latency_first} cycles "
+            f"after the image's first input beat, last {st.latency_last}; a new image every {st.ii} cycles.\n"
             f"// A raw value r of fixed<W,I> means r * 2^-(W-I).\n\n")
 
     def lint_waivers(self):
@@ -260,6 +317,8 @@ class Design:
         ``engine``: ``"harness"`` (C++, hundreds of thousands of vectors per second) or ``"cocotb"`` (Python
         testbench). Returns a :class:`sim.checks.SimResult`; its ``ok`` is the verdict."""
         from sim.runner import run_design
+        if self.stream is not None:
+            return self._simulate_stream(inputs, vectors, seed, work_dir, verilog_path, stalls)
         if traffic not in ("mixed", "back_to_back"):
             raise ConfigError(f"traffic must be 'mixed' or 'back_to_back', not {traffic!r}")
         if inputs is not None:
@@ -290,6 +349,33 @@ class Design:
                           ready_prob=0.6, seed=seed + 2, engine=engine)
 
 
+    def _simulate_stream(self, inputs, images, seed, work_dir, verilog_path, stalls):
+        """io_stream: the stream harness (:mod:`sim.stream_runner`); ``images`` random images by default."""
+        from sim.stream_runner import run_stream
+
+        from .stream.schedule import simulate_plan
+        if inputs is not None:
+            raw = self.quantize_input(inputs)
+        else:
+            raw = make_vectors(self.input.type, self.input.size, images, seed)
+        expected = self.predict_raw(raw)
+        work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
+        if verilog_path is None:
+            verilog_path = work / "rtl" / f"{self.top}.v"
+            verilog_path.parent.mkdir(parents=True, exist_ok=True)
+            verilog_path.write_text(self.verilog)
+            (work / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
+        vlt = Path(verilog_path).with_suffix(".vlt")
+        st = self.stream
+        timed = min(3, len(raw))
+        sched = simulate_plan(st.plan, timed, st.depths)
+        return run_stream(verilog_path, self.top, st.to_stream(raw, "in"), st.to_stream(expected, "out"),
+                          st.plan.in_elements, st.plan.out_elements, st.plan.in_type, st.plan.out_type, sched,
+                          (st.latency_first, st.latency_last, st.ii), work / "sim",
+                          extra_sources=[vlt] if vlt.exists() else [], timed=timed,
+                          ready_prob=0.6 if stalls else 1.0, seed=seed + 2)
+
+
 def make_vectors(t: FixedType, n_in, n, seed=0):
     """At least ``n`` raw input rows: corner cases first (zero, max, min, +-1 LSB, alternating extremes, one-hot
     extremes), then random rows over the full range (overflowing accumulators on purpose) and random rows of
@@ -313,7 +399,7 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
 
 
 def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None,
-            progress=None):
+            progress=None, io_type=None):
     """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`.
     ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal)."""
     step = progress or (lambda what: None)
@@ -328,7 +414,7 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
     else:
         cfg = Config.load(config)
     cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
-                             levels_per_stage=levels_per_stage)
+                             levels_per_stage=levels_per_stage, io_type=io_type)
     step("reading the ONNX model")
     graph = import_onnx(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""

@@ -13,19 +13,26 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PipelineStream", "Collector", "Fork", "Join", "skip_fifo_depth"]
+__all__ = ["PipelineStream", "Collector", "Serializer", "Fork", "Join", "skip_fifo_depth"]
 
 
 class PipelineStream(wiring.Component):
-    def __init__(self, block):
+    """``ii``: the block takes an input at most once every ``ii`` enabled cycles (default: its ``reuse``). A block
+    of latency 0 (combinational, no ``en``) passes ``valid`` forward and ``ready`` back unchanged."""
+
+    def __init__(self, block, ii=None):
         self.block = block
         self.latency = block.latency
-        self.ii = int(getattr(block, "reuse", 1))
+        self.ii = int(ii if ii is not None else getattr(block, "reuse", 1))
         super().__init__({"i": In(stream.Signature(len(block.i))), "o": Out(stream.Signature(len(block.o)))})
 
     def elaborate(self, platform):
         m = Module()
         b = m.submodules.block = self.block
+        if self.latency == 0:
+            m.d.comb += [b.i.eq(self.i.payload), b.i_valid.eq(self.i.valid), self.o.payload.eq(b.o),
+                         self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
+            return m
         en = Signal()
         m.d.comb += en.eq(~(b.o_valid & ~self.o.ready))
         can = Const(1)
@@ -74,6 +81,34 @@ class Collector(wiring.Component):
                 for k in range(n - 1):
                     with m.If(count == k):
                         m.d.sync += partial[k * b:(k + 1) * b].eq(self.i.payload)
+        return m
+
+
+class Serializer(wiring.Component):
+    """One beat of ``n * beat_bits`` -> ``n`` beats of ``beat_bits`` (the low bits first): a vector becomes a stream
+    of pixels or of groups of elements. The next vector is taken in the cycle its predecessor's last beat leaves,
+    so a vector every ``n`` cycles passes without a gap."""
+
+    def __init__(self, n, beat_bits):
+        self.n, self.beat_bits = int(n), int(beat_bits)
+        super().__init__({"i": In(stream.Signature(self.n * beat_bits)), "o": Out(stream.Signature(beat_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        b, n = self.beat_bits, self.n
+        count = Signal(range(n), name="count")
+        full = Signal(name="full")
+        held = Signal(n * b, name="held")
+        last = count == n - 1
+        m.d.comb += [self.o.valid.eq(full), self.o.payload.eq(held.word_select(count, b)),
+                     self.i.ready.eq(~full | (self.o.ready & last))]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(last):
+                m.d.sync += [count.eq(0), full.eq(0)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [full.eq(1), held.eq(self.i.payload)]
         return m
 
 

@@ -5,6 +5,8 @@ Two kinds of executable are built from a design's Verilog:
 ``harness``
     :file:`sim/harness.cpp` linked with the verilated design: streams vectors from a file, no Python per cycle
     (:mod:`sim.runner`). The per-cycle code is compiled at ``-O1``: it runs hundreds of thousands of cycles.
+``stream``
+    :file:`sim/stream_harness.cpp`, the same for an io_stream design: AXI4-Stream beats (:mod:`sim.stream_runner`).
 ``cocotb``
     cocotb's Verilator main with VPI, for the Python testbench :mod:`sim.tb_design`. Only the top-level ports
     are VPI-visible (the cocotb runner's ``--public-flat-rw`` makes every internal signal public, which
@@ -41,13 +43,16 @@ from nn2rtl.progress import Progress
 __all__ = ["Build", "build", "cache_root", "verilator_version", "make_env", "HARNESS"]
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
+#: the io_stream designs' harness (AXI4-Stream ports, beat by beat)
+STREAM_HARNESS = Path(__file__).resolve().parent / "stream_harness.cpp"
+_HARNESSES = {"harness": HARNESS, "stream": STREAM_HARNESS}
 #: Verilator options for both kinds. Verilator's own default optimisation: its -O3 (unlimited inlining) buys
 #: ~30% simulation speed and costs more C++ on large designs (benchmarks/bench_sim.py).
 VERILATOR_FLAGS = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
 #: C++ optimisation per kind: (OPT_FAST for the per-cycle code, OPT_SLOW for start-up code, OPT_GLOBAL for
 #: Verilator's runtime library). Measured on the example: -O0 for the per-cycle code runs 40x slower; -Og saves
 #: 1 s of compilation and runs 2x slower; the runtime library at -O0 saves 0.7 s and costs nothing measurable.
-CXX_OPT = {"harness": ("-O1", "-O0", "-O0"), "cocotb": ("-O0", "-O0", "-O0")}
+CXX_OPT = {"harness": ("-O1", "-O0", "-O0"), "stream": ("-O1", "-O0", "-O0"), "cocotb": ("-O0", "-O0", "-O0")}
 _BUILT: dict[str, "Build"] = {}
 
 
@@ -124,8 +129,8 @@ def build(kind, verilog_path, top, extra_sources=(), defines=None, quiet=False) 
     defines = dict(sorted((defines or {}).items()))
     sources = [verilog_path, *extra_sources]
     extra = [repr(defines)]
-    if kind == "harness":
-        sources.append(HARNESS)
+    if kind in _HARNESSES:
+        sources.append(_HARNESSES[kind])
     else:
         main, libs, version = _cocotb_paths()
         extra += [str(main), str(libs), version]
@@ -137,7 +142,7 @@ def build(kind, verilog_path, top, extra_sources=(), defines=None, quiet=False) 
     root.mkdir(parents=True, exist_ok=True)
     name = f"{top}-{kind}-{key}"
     final = root / name
-    exe_name = "harness" if kind == "harness" else top
+    exe_name = kind if kind in _HARNESSES else top
     t0 = time.perf_counter()
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process building the same key: wait for it, then reuse
@@ -194,8 +199,8 @@ def _run_build(kind, d, verilog_path, extra_sources, top, exe_name, defines, qui
            "-o", exe_name, *VERILATOR_FLAGS, *shlex.split(os.environ.get("NN2RTL_VERILATOR_FLAGS", ""))]
     if defines:
         cmd += ["-CFLAGS", " ".join(f"-D{k}={v}" for k, v in defines.items())]
-    if kind == "harness":
-        cmd += [*map(str, extra_sources), str(verilog_path), str(HARNESS)]
+    if kind in _HARNESSES:
+        cmd += [*map(str, extra_sources), str(verilog_path), str(_HARNESSES[kind])]
     else:
         main, libs, _ = _cocotb_paths()
         public = d / "public_ports.vlt"  # only the top level's ports are visible to the testbench
@@ -214,7 +219,7 @@ def _run_build(kind, d, verilog_path, extra_sources, top, exe_name, defines, qui
             return "verilating"
         return f"compiling C++ with {n_jobs} jobs, {len(list(d.glob('*.o')))} objects done"
 
-    what = f"building the Verilator {'harness' if kind == 'harness' else 'cocotb model'} of '{top}'"
+    what = f"building the Verilator {dict(stream='stream harness', cocotb='cocotb model').get(kind, kind)} of '{top}'"
     with open(log, "w") as out, Progress(what, status=compiled) as _:
         for step in (cmd, make):
             if step is make:

@@ -32,7 +32,7 @@ def quantize(graph, config: Config):
     for n in g.nodes:
         names.update({n.name, n.attrs.get("source_name", n.name)})
     config.check_names(names, set(REGISTRY) | {"Input"})
-    check_limits(g, config)
+    check_limits(g, config, stream=config.io_type == "io_stream")
     quantized = bool(g.meta.get("quantized"))
     edge = _edge_quantizer(g, config) if quantized else set()
     for t in g.inputs:
@@ -65,7 +65,11 @@ def quantize(graph, config: Config):
     if any(n.op == "Identity" for n in g.nodes):
         g = drop_noops(g)  # quantisers that turned out to be no-ops
     g = fuse_quantize(g.verify(typed=True))
-    check_parallel_width(g)
+    if config.io_type == "io_stream":  # the stream planner checks the width of every beat instead
+        g.meta.update(io_type="io_stream", elements_per_beat=config.elements_per_beat,
+                      clock_period=config.clock_period)
+    else:
+        check_parallel_width(g)
     return g
 
 

@@ -26,19 +26,23 @@ def check_parallel_width(graph):
                 f"architecture (io_stream) for feature maps this size")
 
 
-def check_limits(graph, config):
+def check_limits(graph, config, stream=False):
     """Refuse, before anything is built, layers beyond the configured limits (``Model.MaxLayerProducts``,
     ``Model.MaxTensorSize``): a model that size is almost always a mistake (a missing pooling layer, a wrong
-    export), and building it would take hours and fail to fit."""
+    export), and building it would take hours and fail to fit. In the streaming architecture (``stream``) a feature
+    map passes one pixel at a time: the limits apply to one pixel's channels and one output pixel's products."""
     for n in graph.nodes:
         for t in n.outputs:
+            shape = graph.tensors[t].shape
             size = graph.tensors[t].size
+            if stream and len(shape) >= 2:
+                size = shape[0]
             if size > config.max_tensor_size:
                 raise ModelError(f"layer {n.label}: its output has {size} elements, more than the limit of "
                                  f"{config.max_tensor_size}; raise Model.MaxTensorSize if this is intended")
         w = n.params.get("weight")
         if w is not None:
-            pixels = int(np.prod(n.attrs["out_shape"][:-1], dtype=np.int64)) if n.op == "Conv" else 1
+            pixels = int(np.prod(n.attrs["out_shape"][:-1], dtype=np.int64)) if n.op == "Conv" and not stream else 1
             products = int(np.prod(np.shape(w), dtype=np.int64)) * pixels
             if products > config.max_layer_products:
                 raise ModelError(f"layer {n.label}: {products} multiplications per inference, more than the limit "

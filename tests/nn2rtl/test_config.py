@@ -43,7 +43,9 @@ def test_yaml_file(tmp_path):
     ({"Model": {"AdderLevelsPerStage": 0}}, ConfigError, "AdderLevelsPerStage must be a positive integer"),
     ({"LayerType": {"Dense": {"AdderLevelsPerStage": "2"}}}, ConfigError, "LayerType.Dense.AdderLevelsPerStage"),
     ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency' or 'Resource'"),
-    ({"Model": {"IOType": "io_stream"}}, ConfigError, "io_parallel"),
+    ({"Model": {"IOType": "io_streaming"}}, ConfigError, "io_parallel, io_stream"),
+    ({"Model": {"ElementsPerBeat": 0}}, ConfigError, "ElementsPerBeat"),
+    ({"Model": {"ClockPeriod": "5ns"}}, ConfigError, "ClockPeriod"),
     ({"LayerName": {"fc1": {"Precision": {"wieght": "fixed<8,2>"}}}}, ConfigError, "unknown precision variable"),
     ({"LayerName": {"fc1": {"Reuse": 2}}}, ConfigError, "LayerName.fc1: unknown key 'Reuse'"),
 ])
