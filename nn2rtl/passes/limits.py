@@ -38,8 +38,10 @@ def check_limits(graph, config, stream=False):
             if stream and len(shape) >= 2:
                 size = shape[0]
             if size > config.max_tensor_size:
+                hint = (", or stream it (IOType: io_stream, one pixel at a time)"
+                        if len(shape) >= 2 and not stream else "")
                 raise ModelError(f"layer {n.label}: its output has {size} elements, more than the limit of "
-                                 f"{config.max_tensor_size}; raise Model.MaxTensorSize if this is intended")
+                                 f"{config.max_tensor_size}; raise Model.MaxTensorSize if this is intended{hint}")
         w = n.params.get("weight")
         if w is not None:
             pixels = int(np.prod(n.attrs["out_shape"][:-1], dtype=np.int64)) if n.op == "Conv" and not stream else 1
