@@ -102,9 +102,6 @@ def cmd_simulate(args):
     from .design import Design
     design = Design.load(args.design)
     inputs = _load_array(args.input) if args.input else None
-    if design.stream is not None and args.engine != "harness":
-        raise ConfigError("an io_stream design is simulated by its AXI4-Stream harness: drop --engine, or use "
-                          "the cocotb testbench in sim/tb_stream.py")
     vpath = Path(args.design) / "rtl" / f"{design.top}.v"
     if not vpath.is_file():
         raise ConfigError(f"{vpath} is missing: the simulation checks the Verilog in the output directory; run "

@@ -318,7 +318,7 @@ class Design:
         testbench). Returns a :class:`sim.checks.SimResult`; its ``ok`` is the verdict."""
         from sim.runner import run_design
         if self.stream is not None:
-            return self._simulate_stream(inputs, vectors, seed, work_dir, verilog_path, stalls)
+            return self._simulate_stream(inputs, vectors, seed, work_dir, verilog_path, stalls, engine)
         if traffic not in ("mixed", "back_to_back"):
             raise ConfigError(f"traffic must be 'mixed' or 'back_to_back', not {traffic!r}")
         if inputs is not None:
@@ -349,7 +349,7 @@ class Design:
                           ready_prob=0.6, seed=seed + 2, engine=engine)
 
 
-    def _simulate_stream(self, inputs, images, seed, work_dir, verilog_path, stalls):
+    def _simulate_stream(self, inputs, images, seed, work_dir, verilog_path, stalls, engine):
         """io_stream: the stream harness (:mod:`sim.stream_runner`); ``images`` random images by default."""
         from sim.stream_runner import run_stream
 
@@ -373,7 +373,7 @@ class Design:
                           st.plan.in_elements, st.plan.out_elements, st.plan.in_type, st.plan.out_type, sched,
                           (st.latency_first, st.latency_last, st.ii), work / "sim",
                           extra_sources=[vlt] if vlt.exists() else [], timed=timed,
-                          ready_prob=0.6 if stalls else 1.0, seed=seed + 2)
+                          ready_prob=0.6 if stalls else 1.0, seed=seed + 2, engine=engine)
 
 
 def make_vectors(t: FixedType, n_in, n, seed=0):

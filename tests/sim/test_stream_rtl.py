@@ -94,3 +94,17 @@ def test_a_256x256x3_image_streams_through_three_convolutions(tmp_path):
     r = design.simulate(inputs=x, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.results == 2 and r.latency_last[0] == design.stream.latency_last
+
+
+@pytest.mark.parametrize("name, reuse", [("residual", 2), ("conv1d", 1)])
+def test_stream_under_cocotb_with_cocotbext_axi(name, reuse, tmp_path):
+    """The same checks driven by cocotbext-axi's AXI4-Stream source and sink with random pauses on both sides."""
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cnn_models.export(name, path, dynamo=False)
+    cfg = {"Model": {"IOType": "io_stream", "ReuseFactor": reuse, "Precision": {"accum": "auto"}}}
+    design = nn2rtl.convert(str(path), config=cfg, top=f"axi_{name}")
+    r = design.simulate(vectors=12, seed=4, work_dir=tmp_path, engine="cocotb")
+    assert r.engine == "cocotb + cocotbext-axi"
+    _check(design, r, r.images)
