@@ -293,12 +293,32 @@ def test_convolutional_networks_equal_hls4ml_c_simulation():
     default precision (make crosscheck runs two more precisions)."""
     import subprocess
     r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "benchmarks" / "crosscheck_cnn_hls4ml.py"),
-                        "--precisions", "fixed<16,6>"], capture_output=True, text=True, timeout=1200)
+                        "--precisions", "fixed<16,6>", "--io-types", "io_parallel"], capture_output=True, text=True,
+                       timeout=1200)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
     rows = [line.split() for line in r.stdout.splitlines()
             if line.split() and line.split()[0] in ("conv1d", "conv2d", "residual", "unet", "depthwise")]
     assert sorted((row[0], row[5]) for row in rows) == sorted(
         (m, "0") for m in ("conv1d", "conv2d", "residual", "unet", "depthwise"))
+    assert "bit-exact with hls4ml" in r.stdout.splitlines()[-1]
+
+
+def test_streaming_networks_equal_hls4ml_io_stream_c_simulation():
+    """hls4ml's io_stream flow (its streaming convolutions, Clone, Merge) on the residual and U-Net blocks: every
+    output bit equal to nn2rtl's io_stream design (whose golden model is the io_parallel one); hls4ml's own
+    io_stream and io_parallel agree too; and the FIFO memory table is printed (hls4ml's default depths vs ours)."""
+    import subprocess
+    r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "benchmarks" / "crosscheck_cnn_hls4ml.py"),
+                        "--precisions", "fixed<16,6>", "--io-types", "io_stream", "--models", "residual", "unet"],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    lines = [line.split() for line in r.stdout.splitlines() if line.split()]
+    compared = {row[0]: row for row in lines if len(row) > 1 and row[1] == "(io_stream)"}
+    assert set(compared) == {"residual", "unet"} and all(row[6] == "0" for row in compared.values())
+    fifo = {row[0]: row for row in lines if row[0] in ("residual", "unet") and len(row) == 7}
+    for row in fifo.values():
+        hls_bits, our_bits = int(row[2]), int(row[4])
+        assert 0 < our_bits < hls_bits and row[6] == "0"
     assert "bit-exact with hls4ml" in r.stdout.splitlines()[-1]
 
 
