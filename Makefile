@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -82,6 +82,14 @@ bench-cnn: setup
 	  apt-get install -y --no-install-recommends yosys >/dev/null 2>&1 || true
 	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_cnn.py
 	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_cnn.py --reuse 32 --flatten --no-sim
+
+# io_stream vs io_parallel on a 32x32x3 CNN (II, memory bits, Yosys with block RAMs) and the 256x256x3 scale run
+# (benchmarks/results/stream.md); native Yosys as for bench-cnn
+bench-stream: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	@command -v yosys >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  apt-get install -y --no-install-recommends yosys >/dev/null 2>&1 || true
+	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_stream.py
 
 # hls4ml 1.3.0 in its own venv, the test oracle: its C++ headers (tests/helpers/hls4ml_oracle.py) and its C
 # simulation (benchmarks/crosscheck_hls4ml.py). Only g++ is needed to compile either.

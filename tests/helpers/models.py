@@ -125,3 +125,25 @@ def chain(n_in, layers, seed=0, opset=17, scale=1.0):
             nodes.append(helper.make_node(op, ins, [out], name=f"{op.lower()}{k}", **attrs))
         prev = out
     return _finish(nodes, inits, n_in, n, opset, inits_as_inputs=opset < 9)
+
+
+def conv_stack(path, channels=(3, 8, 8, 2), size=256, seed=0):
+    """Zero-padded 3x3 convolutions ``channels[0] -> channels[1] -> ...`` with ReLUs between, an image in and an
+    image out (a segmentation-style network for the streaming architecture at scale), saved to ``path``."""
+    rng = np.random.default_rng(seed)
+    pairs = list(zip(channels[1:], channels[:-1]))
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (o, i, 3, 3)).astype(np.float32), f"w{k}")
+             for k, (o, i) in enumerate(pairs)]
+    nodes, x = [], "x"
+    for k in range(len(pairs)):
+        nodes.append(helper.make_node("Conv", [x, f"w{k}"], [f"c{k}"], name=f"conv{k}", pads=[1, 1, 1, 1],
+                                      kernel_shape=[3, 3]))
+        x = f"c{k}"
+        if k < len(pairs) - 1:
+            nodes.append(helper.make_node("Relu", [x], [f"r{k}"], name=f"relu{k}"))
+            x = f"r{k}"
+    g = helper.make_graph(nodes, "conv_stack",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", channels[0], size, size])],
+                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", channels[-1], size, size])],
+                          inits)
+    return save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)

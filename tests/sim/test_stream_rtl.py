@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 from helpers import cnn_models, models
-from onnx import TensorProto, helper, numpy_helper
 
 import nn2rtl
 
@@ -72,25 +71,11 @@ def test_stream_bundled_jet_cnn_on_its_inputs(tmp_path):
 
 def test_a_256x256x3_image_streams_through_three_convolutions(tmp_path):
     """The scale the issue asks for: a full 256x256x3 image, three 3x3 convolutions, an image out."""
-    rng = np.random.default_rng(0)
-    shapes = [(8, 3), (8, 8), (2, 8)]
-    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (o, i, 3, 3)).astype(np.float32), f"w{k}")
-             for k, (o, i) in enumerate(shapes)]
-    nodes, x = [], "x"
-    for k in range(3):
-        nodes.append(helper.make_node("Conv", [x, f"w{k}"], [f"c{k}"], name=f"conv{k}", pads=[1, 1, 1, 1],
-                                      kernel_shape=[3, 3]))
-        x = f"c{k}"
-        if k < 2:
-            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
-            x = f"r{k}"
-    g = helper.make_graph(nodes, "seg", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 256, 256])],
-                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", 2, 256, 256])], inits)
-    path = models.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "seg.onnx")
+    path = models.conv_stack(tmp_path / "seg.onnx")
     design = nn2rtl.convert(str(path), top="st_seg256",
                             config={"Model": {"IOType": "io_stream", "Precision": "fixed<12,5>"}})
     assert design.stream.ii == 258 * 258
-    x = rng.normal(0, 1, (2, 3 * 256 * 256))
+    x = np.random.default_rng(0).normal(0, 1, (2, 3 * 256 * 256))
     r = design.simulate(inputs=x, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.results == 2 and r.latency_last[0] == design.stream.latency_last
