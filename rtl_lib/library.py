@@ -57,4 +57,31 @@ def convert(top, name, library):
     script = [f"read_rtlil <<rtlil\n{chr(10).join(texts)}\nrtlil", "proc -norom", "opt_clean", "opt_dff",
               "opt_clean", "memory_collect", f"attrmap {strip}", f"attrmap -modattr {strip}",
               "write_verilog -norename"]
-    return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
+    return wrap_long_lines(yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True))
+
+
+#: characters per line of a wrapped concatenation
+WRAP = 2000
+
+
+def wrap_long_lines(verilog, limit=WRAP):
+    """Break each ``assign`` longer than ``limit`` characters after the commas of its concatenation.
+
+    Yosys writes a wide concatenation (a layout change of a 32x32x3 input, the outputs of a convolution's 1024
+    pixel kernels) as one line, and Verilator's preprocessor refuses a line of more than 40,000 tokens. Verilog
+    ignores the line breaks; the netlist is unchanged."""
+    out = []
+    for line in verilog.split("\n"):
+        if len(line) <= limit or not line.lstrip().startswith("assign ") or '"' in line:
+            out.append(line)
+            continue
+        parts, cur = [], ""
+        for piece in line.split(", "):
+            if cur and len(cur) + len(piece) > limit:
+                parts.append(cur + ",")
+                cur = "    " + piece
+            else:
+                cur = piece if not cur else cur + ", " + piece
+        parts.append(cur)
+        out.append("\n".join(parts))
+    return "\n".join(out)
