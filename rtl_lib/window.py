@@ -20,7 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGenerator", "window_steps", "window_schedule"]
+__all__ = ["WindowGenerator", "Upsampler", "window_steps", "window_schedule"]
 
 
 def _mask(n, k, s, total_out):
@@ -130,4 +130,48 @@ class WindowGenerator(wiring.Component):
                                                                       for kx in range(kw)]))]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        return m
+
+
+class Upsampler(wiring.Component):
+    """Nearest-neighbour upsampling of a pixel stream by integer factors: each pixel of a ``height`` x ``width``
+    image (row-major, ``pixel_bits`` per beat) repeated ``sx`` times along its row and each row ``sy`` times.
+
+    The first copy of a row passes the input through (a beat is taken when its last horizontal copy leaves) and
+    writes it to a row memory of ``width`` pixels; the other ``sy - 1`` copies are read back from it. No
+    latency: the output of the first copy is the input."""
+
+    def __init__(self, height, width, pixel_bits, sy, sx):
+        self.height, self.width, self.pixel_bits, self.sy, self.sx = height, width, pixel_bits, int(sy), int(sx)
+        if self.sy < 1 or self.sx < 1:
+            self._MustUse__silence = True
+            raise ValueError("upsampling factors must be positive integers")
+        #: bits of row memory (none when rows are not repeated)
+        self.memory_bits = width * pixel_bits if self.sy > 1 else 0
+        super().__init__({"i": In(stream.Signature(pixel_bits)), "o": Out(stream.Signature(pixel_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        x = Signal(range(self.width), name="x")
+        k = Signal(range(self.sx), name="k")
+        rep = Signal(range(self.sy), name="rep")
+        last_k = k == self.sx - 1
+        first = rep == 0
+        if self.sy > 1:
+            mem = m.submodules.row = Memory(shape=self.pixel_bits, depth=self.width, init=[])
+            wr = mem.write_port()
+            rd = mem.read_port(domain="comb")
+            m.d.comb += [wr.addr.eq(x), wr.data.eq(self.i.payload), rd.addr.eq(x),
+                         wr.en.eq(first & self.i.valid & self.i.ready)]
+            m.d.comb += [self.o.payload.eq(Mux(first, self.i.payload, rd.data)),
+                         self.o.valid.eq(Mux(first, self.i.valid, 1))]
+        else:
+            m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        m.d.comb += self.i.ready.eq(first & self.o.ready & last_k)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += k.eq(Mux(last_k, 0, k + 1))
+            with m.If(last_k):
+                m.d.sync += x.eq(Mux(x == self.width - 1, 0, x + 1))
+                with m.If(x == self.width - 1):
+                    m.d.sync += rep.eq(Mux(rep == self.sy - 1, 0, rep + 1))
         return m

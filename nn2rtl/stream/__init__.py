@@ -80,7 +80,7 @@ class StreamDesign:
         return out
 
     def memory_bits(self):
-        line = sum(s.args["memory_bits"] for s in self.plan.stages if s.kind == "window")
+        line = sum(s.args["memory_bits"] for s in self.plan.stages if s.kind in ("window", "upsample"))
         fifo = sum(f["bits"] for f in self.fifo_reasons())
         return {"line_buffers": int(line), "fifos": int(fifo)}
 

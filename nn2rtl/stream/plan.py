@@ -14,6 +14,8 @@ is a **pixel stream**: one beat per spatial position, its channels packed (chann
     kernel of one output pixel (a ``Conv`` node whose input is a single window), the pooling tree of one window, an
     element-wise op on one pixel's channels, a merge of two pixels; or, for ops that need the whole tensor
     (``Dense``, ``Softmax``, permutations), the parallel architecture's block on one vector;
+``upsample``
+    :class:`rtl_lib.window.Upsampler`: nearest-neighbour upsampling by integer factors, one row of memory;
 ``collect``/``serialize``
     pixels -> vector (:class:`~rtl_lib.streaming.Collector`) and vector -> pixels
     (:class:`~rtl_lib.streaming.Serializer`) where one op's stream meets another's;
@@ -462,9 +464,10 @@ class _Planner:
             return True  # the input's layout change: the source already streams channels-last
         f = self.pixel_form(t)
         idx = np.asarray(node.params["index"])
+        if f and self.upsample(node, f, idx):
+            return True
         if f:
-            # a selection of whole pixels (zero padding, nearest-neighbour upsampling) keeps pixels; computed on the
-            # collected vector for now
+            # another selection of whole pixels (zero padding) keeps pixels; computed on the collected vector
             _, spatial, c = f
             if idx.size % c == 0:
                 rows = idx.reshape(-1, c)
@@ -478,6 +481,34 @@ class _Planner:
                         self.form[node.outputs[0]] = ("vector_pixels", tuple(out_shape[1:]), c)
                     return True
         return False
+
+    def upsample(self, node, form, idx):
+        """Nearest-neighbour upsampling by integer factors (each output pixel reads input pixel
+        ``(y // sy, x // sx)``): an :class:`~rtl_lib.window.Upsampler` with one row of memory."""
+        _, spatial, c = form
+        out_shape = tuple(self.g.tensors[node.outputs[0]].shape)
+        if len(out_shape) != len(spatial) + 1 or out_shape[0] != c or len(spatial) > 2:
+            return False
+        h, w = (1, spatial[0]) if len(spatial) == 1 else spatial
+        oh, ow = (1, out_shape[1]) if len(spatial) == 1 else out_shape[1:]
+        if oh % h or ow % w:
+            return False
+        sy, sx = oh // h, ow // w
+        y, x = np.divmod(np.arange(oh * ow), ow)
+        want = (((y // sy) * w + x // sx)[:, None] * c + np.arange(c)[None, :]).reshape(-1)
+        if not np.array_equal(idx, want):
+            return False
+        t = node.inputs[0]
+        src = self.pixels(t, spatial, c)
+        bits = c * self.width(t)
+        out = node.outputs[0]
+        s = self.add(_short(node.name), "upsample", [src], bits, oh * ow, out_shape[1:], node=node.name,
+                     args={"height": h, "width": w, "pixel_bits": bits, "sy": sy, "sx": sx,
+                           "memory_bits": w * bits if sy > 1 else 0})
+        self.form[out] = ("pixels", out_shape[1:], c)
+        self.stream_of[(out, "pixels")] = s
+        node.attrs["stream"] = "pixels"
+        return True
 
     # -- branches --------------------------------------------------------------------------------------------
 

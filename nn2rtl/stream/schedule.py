@@ -59,6 +59,8 @@ class _Model:
                 self.state[s.name] = dict(sr=[False] * s.latency, wait=0)
             elif k == "collect":
                 self.state[s.name] = dict(count=0, ov=False, n=s.args["n"])
+            elif k == "upsample":
+                self.state[s.name] = dict(x=0, k=0, rep=0)
             elif k == "serialize":
                 self.state[s.name] = dict(count=0, full=False, n=s.args["n"])
             elif k == "fork":
@@ -92,6 +94,8 @@ class _Model:
                     valid[s.outputs[0]] = valid[s.inputs[0]] if s.latency == 0 else z["sr"][-1]
                 elif k == "collect":
                     valid[s.outputs[0]] = z["ov"]
+                elif k == "upsample":
+                    valid[s.outputs[0]] = valid[s.inputs[0]] if z["rep"] == 0 else True
                 elif k == "serialize":
                     valid[s.outputs[0]] = z["full"]
                 elif k == "fork":
@@ -119,6 +123,8 @@ class _Model:
                         en = not (z["sr"][-1] and not ready[s.outputs[0]])
                         z["en"] = en
                         ready[s.inputs[0]] = en and z["wait"] == 0
+                elif k == "upsample":
+                    ready[s.inputs[0]] = z["rep"] == 0 and ready[s.outputs[0]] and z["k"] == s.args["sx"] - 1
                 elif k == "collect":
                     last = z["count"] == z["n"] - 1
                     ready[s.inputs[0]] = (not last) or (not z["ov"]) or ready[s.outputs[0]]
@@ -184,6 +190,19 @@ class _Model:
                         else:
                             z["count"] += 1
                         moved = True
+                elif k == "upsample":
+                    o = s.outputs[0]
+                    if valid[o] and ready[o]:
+                        moved = True
+                        if z["k"] == s.args["sx"] - 1:
+                            z["k"] = 0
+                            if z["x"] == s.args["width"] - 1:
+                                z["x"] = 0
+                                z["rep"] = 0 if z["rep"] == s.args["sy"] - 1 else z["rep"] + 1
+                            else:
+                                z["x"] += 1
+                        else:
+                            z["k"] += 1
                 elif k == "serialize":
                     i, o = s.inputs[0], s.outputs[0]
                     if valid[o] and ready[o]:

@@ -20,7 +20,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from rtl_lib.streaming import Collector, Fork, Join, PipelineStream, Serializer
-from rtl_lib.window import WindowGenerator
+from rtl_lib.window import Upsampler, WindowGenerator
 
 from ..ops import REGISTRY
 
@@ -102,6 +102,9 @@ class StreamTop(wiring.Component):
                 if block.latency != s.latency:
                     raise AssertionError(f"{s.name}: block latency {block.latency}, planned {s.latency}")
                 blk = PipelineStream(block, ii=s.ii)
+            elif k == "upsample":
+                a = s.args
+                blk = Upsampler(a["height"], a["width"], a["pixel_bits"], a["sy"], a["sx"])
             elif k == "collect":
                 blk = Collector(s.args["n"], self.plan.streams[s.inputs[0]].bits)
             elif k == "serialize":

@@ -88,9 +88,13 @@ def test_the_chosen_depths_never_deadlock_under_random_gaps_and_stalls(exported,
 
 def test_unet_block_streams_maxpool_upsample_and_concat(exported):
     d = stream_design(exported["unet"])
-    nodes = {s.node: s.kind for s in d.stream.plan.stages if s.kind == "pipe"}
+    nodes = {s.node: s.kind for s in d.stream.plan.stages if s.kind in ("pipe", "upsample")}
     ops = {d.graph.node(n).op for n in nodes}
     assert {"Conv", "Pool", "Permute", "Concat"} <= ops
+    # the upsampling is a pixel stream with one row of memory, not a collected vector
+    (up,) = [s for s in d.stream.plan.stages if s.kind == "upsample"]
+    assert (up.args["sy"], up.args["sx"]) == (2, 2) and up.args["memory_bits"] == 3 * 3 * 16
+    assert "collect" not in [s.kind for s in d.stream.plan.stages][:-3]
 
 
 def test_ceil_mode_pooling_walks_extra_padding(exported):

@@ -92,3 +92,15 @@ def test_the_schedule_states_when_each_window_leaves(case):
     steps = np.flatnonzero(emits)
     want = list(steps + 1) + list(steps + 1 + len(emits))
     assert cycles == want
+
+
+@pytest.mark.parametrize("h, w, sy, sx", [(3, 4, 2, 2), (2, 5, 1, 3), (3, 2, 3, 1), (1, 6, 1, 2)])
+def test_upsampler_repeats_pixels_and_rows_under_stalls(h, w, sy, sx):
+    from rtl_lib.window import Upsampler
+    dut = Upsampler(h, w, 7, sy, sx)
+    assert dut.memory_bits == (w * 7 if sy > 1 else 0)
+    rng = np.random.default_rng(h * 100 + w * 10 + sy + sx)
+    images = rng.integers(0, 128, size=(3, h, w))
+    want = [int(v) for img in images for v in np.repeat(np.repeat(img, sy, axis=0), sx, axis=1).reshape(-1)]
+    got = drive_stream(dut, dut.i, dut.o, [int(v) for v in images.reshape(-1)], len(want), rng, p_out=0.5)
+    assert got == want
