@@ -20,7 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGenerator", "Upsampler", "window_steps", "window_schedule"]
+__all__ = ["WindowGenerator", "Upsampler", "ZeroPad", "window_steps", "window_schedule"]
 
 
 def _mask(n, k, s, total_out):
@@ -174,4 +174,37 @@ class Upsampler(wiring.Component):
                 m.d.sync += x.eq(Mux(x == self.width - 1, 0, x + 1))
                 with m.If(x == self.width - 1):
                     m.d.sync += rep.eq(Mux(rep == self.sy - 1, 0, rep + 1))
+        return m
+
+
+class ZeroPad(wiring.Component):
+    """Zero padding of a pixel stream: a ``height`` x ``width`` image (row-major) becomes the padded image
+    (``pads`` = top, left, bottom, right), zero pixels inserted where the position is outside the input. No
+    memory and no latency: inside the input the beat passes through."""
+
+    def __init__(self, height, width, pixel_bits, pads):
+        self.height, self.width, self.pixel_bits = height, width, pixel_bits
+        self.pads = tuple(int(p) for p in pads)
+        if min(self.pads) < 0:
+            self._MustUse__silence = True
+            raise ValueError("pads must not be negative")
+        top, left, bottom, right = self.pads
+        self.hp, self.wp = height + top + bottom, width + left + right
+        self.memory_bits = 0
+        super().__init__({"i": In(stream.Signature(pixel_bits)), "o": Out(stream.Signature(pixel_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        top, left = self.pads[0], self.pads[1]
+        py = Signal(range(self.hp), name="py")
+        px = Signal(range(self.wp), name="px")
+        inside = Signal()
+        m.d.comb += inside.eq((py >= top) & (py < top + self.height) & (px >= left) & (px < left + self.width))
+        m.d.comb += [self.o.payload.eq(Mux(inside, self.i.payload, 0)), self.o.valid.eq(~inside | self.i.valid),
+                     self.i.ready.eq(inside & self.o.ready)]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(px == self.wp - 1):
+                m.d.sync += [px.eq(0), py.eq(Mux(py == self.hp - 1, 0, py + 1))]
+            with m.Else():
+                m.d.sync += px.eq(px + 1)
         return m

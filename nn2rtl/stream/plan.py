@@ -16,6 +16,8 @@ is a **pixel stream**: one beat per spatial position, its channels packed (chann
     (``Dense``, ``Softmax``, permutations), the parallel architecture's block on one vector;
 ``upsample``
     :class:`rtl_lib.window.Upsampler`: nearest-neighbour upsampling by integer factors, one row of memory;
+``pad``
+    :class:`rtl_lib.window.ZeroPad`: zero pixels inserted around the image (an explicit ``Pad``);
 ``collect``/``serialize``
     pixels -> vector (:class:`~rtl_lib.streaming.Collector`) and vector -> pixels
     (:class:`~rtl_lib.streaming.Serializer`) where one op's stream meets another's;
@@ -464,10 +466,10 @@ class _Planner:
             return True  # the input's layout change: the source already streams channels-last
         f = self.pixel_form(t)
         idx = np.asarray(node.params["index"])
-        if f and self.upsample(node, f, idx):
+        if f and (self.upsample(node, f, idx) or self.zero_pad(node, f, idx)):
             return True
         if f:
-            # another selection of whole pixels (zero padding) keeps pixels; computed on the collected vector
+            # another selection of whole pixels keeps pixels; computed on the collected vector
             _, spatial, c = f
             if idx.size % c == 0:
                 rows = idx.reshape(-1, c)
@@ -482,33 +484,67 @@ class _Planner:
                     return True
         return False
 
-    def upsample(self, node, form, idx):
-        """Nearest-neighbour upsampling by integer factors (each output pixel reads input pixel
-        ``(y // sy, x // sx)``): an :class:`~rtl_lib.window.Upsampler` with one row of memory."""
+    def _selection_dims(self, node, form):
+        """``(h, w, oh, ow, c, out spatial)`` of a pixel selection from ``form`` (1-D as one row), or None."""
         _, spatial, c = form
         out_shape = tuple(self.g.tensors[node.outputs[0]].shape)
         if len(out_shape) != len(spatial) + 1 or out_shape[0] != c or len(spatial) > 2:
-            return False
+            return None
         h, w = (1, spatial[0]) if len(spatial) == 1 else spatial
         oh, ow = (1, out_shape[1]) if len(spatial) == 1 else out_shape[1:]
-        if oh % h or ow % w:
+        return h, w, oh, ow, c, out_shape[1:]
+
+    def _pixel_stage(self, node, form, kind, pixels_out, args):
+        """A stage of ``kind`` from the pixel stream of ``node``'s input to that of its output."""
+        _, spatial, c = form
+        t, out = node.inputs[0], node.outputs[0]
+        bits = c * self.width(t)
+        s = self.add(_short(node.name), kind, [self.pixels(t, spatial, c)], bits,
+                     int(np.prod(pixels_out, dtype=np.int64)), pixels_out, node=node.name,
+                     args={"pixel_bits": bits, **args})
+        self.form[out] = ("pixels", pixels_out, c)
+        self.stream_of[(out, "pixels")] = s
+        node.attrs["stream"] = "pixels"
+        return True
+
+    def upsample(self, node, form, idx):
+        """Nearest-neighbour upsampling by integer factors (each output pixel reads input pixel
+        ``(y // sy, x // sx)``): an :class:`~rtl_lib.window.Upsampler` with one row of memory."""
+        dims = self._selection_dims(node, form)
+        if dims is None or dims[2] % dims[0] or dims[3] % dims[1]:
             return False
+        h, w, oh, ow, c, pixels_out = dims
         sy, sx = oh // h, ow // w
         y, x = np.divmod(np.arange(oh * ow), ow)
         want = (((y // sy) * w + x // sx)[:, None] * c + np.arange(c)[None, :]).reshape(-1)
         if not np.array_equal(idx, want):
             return False
-        t = node.inputs[0]
-        src = self.pixels(t, spatial, c)
-        bits = c * self.width(t)
-        out = node.outputs[0]
-        s = self.add(_short(node.name), "upsample", [src], bits, oh * ow, out_shape[1:], node=node.name,
-                     args={"height": h, "width": w, "pixel_bits": bits, "sy": sy, "sx": sx,
-                           "memory_bits": w * bits if sy > 1 else 0})
-        self.form[out] = ("pixels", out_shape[1:], c)
-        self.stream_of[(out, "pixels")] = s
-        node.attrs["stream"] = "pixels"
-        return True
+        bits = c * self.width(node.inputs[0])
+        return self._pixel_stage(node, form, "upsample", pixels_out, {
+            "height": h, "width": w, "sy": sy, "sx": sx, "memory_bits": w * bits if sy > 1 else 0})
+
+    def zero_pad(self, node, form, idx):
+        """Zero padding of the spatial axes (an output pixel reads input pixel ``(y - top, x - left)`` or zero): a
+        :class:`~rtl_lib.window.ZeroPad`."""
+        dims = self._selection_dims(node, form)
+        if dims is None:
+            return False
+        h, w, oh, ow, c, pixels_out = dims
+        inside = idx.reshape(oh * ow, c)[:, 0] >= 0
+        if not inside.any():
+            return False
+        top, left = divmod(int(np.flatnonzero(inside)[0]), ow)
+        bottom, right = oh - h - top, ow - w - left
+        if min(bottom, right) < 0:
+            return False
+        y, x = np.divmod(np.arange(oh * ow), ow)
+        ins = (y >= top) & (y < top + h) & (x >= left) & (x < left + w)
+        src = np.where(ins, (y - top) * w + (x - left), -1)
+        want = np.where(ins[:, None], src[:, None] * c + np.arange(c)[None, :], -1).reshape(-1)
+        if not np.array_equal(idx, want):
+            return False
+        return self._pixel_stage(node, form, "pad", pixels_out, {
+            "height": h, "width": w, "pads": (top, left, bottom, right)})
 
     # -- branches --------------------------------------------------------------------------------------------
 

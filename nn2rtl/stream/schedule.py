@@ -61,6 +61,13 @@ class _Model:
                 self.state[s.name] = dict(count=0, ov=False, n=s.args["n"])
             elif k == "upsample":
                 self.state[s.name] = dict(x=0, k=0, rep=0)
+            elif k == "pad":
+                a = s.args
+                top, left, bottom, right = a["pads"]
+                hp, wp = a["height"] + top + bottom, a["width"] + left + right
+                self.state[s.name] = dict(py=0, px=0, hp=hp, wp=wp,
+                                          in_y=[top <= y < top + a["height"] for y in range(hp)],
+                                          in_x=[left <= x < left + a["width"] for x in range(wp)])
             elif k == "serialize":
                 self.state[s.name] = dict(count=0, full=False, n=s.args["n"])
             elif k == "fork":
@@ -96,6 +103,9 @@ class _Model:
                     valid[s.outputs[0]] = z["ov"]
                 elif k == "upsample":
                     valid[s.outputs[0]] = valid[s.inputs[0]] if z["rep"] == 0 else True
+                elif k == "pad":
+                    z["inside"] = z["in_y"][z["py"]] and z["in_x"][z["px"]]
+                    valid[s.outputs[0]] = valid[s.inputs[0]] if z["inside"] else True
                 elif k == "serialize":
                     valid[s.outputs[0]] = z["full"]
                 elif k == "fork":
@@ -125,6 +135,8 @@ class _Model:
                         ready[s.inputs[0]] = en and z["wait"] == 0
                 elif k == "upsample":
                     ready[s.inputs[0]] = z["rep"] == 0 and ready[s.outputs[0]] and z["k"] == s.args["sx"] - 1
+                elif k == "pad":
+                    ready[s.inputs[0]] = z["inside"] and ready[s.outputs[0]]
                 elif k == "collect":
                     last = z["count"] == z["n"] - 1
                     ready[s.inputs[0]] = (not last) or (not z["ov"]) or ready[s.outputs[0]]
@@ -203,6 +215,15 @@ class _Model:
                                 z["x"] += 1
                         else:
                             z["k"] += 1
+                elif k == "pad":
+                    o = s.outputs[0]
+                    if valid[o] and ready[o]:
+                        moved = True
+                        if z["px"] == z["wp"] - 1:
+                            z["px"] = 0
+                            z["py"] = 0 if z["py"] == z["hp"] - 1 else z["py"] + 1
+                        else:
+                            z["px"] += 1
                 elif k == "serialize":
                     i, o = s.inputs[0], s.outputs[0]
                     if valid[o] and ready[o]:

@@ -20,7 +20,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from rtl_lib.streaming import Collector, Fork, Join, PipelineStream, Serializer
-from rtl_lib.window import Upsampler, WindowGenerator
+from rtl_lib.window import Upsampler, WindowGenerator, ZeroPad
 
 from ..ops import REGISTRY
 
@@ -105,6 +105,9 @@ class StreamTop(wiring.Component):
             elif k == "upsample":
                 a = s.args
                 blk = Upsampler(a["height"], a["width"], a["pixel_bits"], a["sy"], a["sx"])
+            elif k == "pad":
+                a = s.args
+                blk = ZeroPad(a["height"], a["width"], a["pixel_bits"], a["pads"])
             elif k == "collect":
                 blk = Collector(s.args["n"], self.plan.streams[s.inputs[0]].bits)
             elif k == "serialize":

@@ -105,6 +105,9 @@ def test_ceil_mode_pooling_walks_extra_padding(exported):
     ceil = [s for s in pools if d.graph.node(s.node).attrs["mode"] == "avg"]
     assert ceil and all(s.args["pads"][3] > d.graph.node(s.node).attrs["pads"][1] for s in ceil)
     assert any("divisors" in s.args for s in d.stream.plan.stages if s.kind == "pipe")
+    # the explicit Pad streams as zero pixels inserted around the trace
+    (pad,) = [s for s in d.stream.plan.stages if s.kind == "pad"]
+    assert pad.args["pads"] == (0, 1, 0, 2)
 
 
 def _drive(design, raw, rng, p_in=0.7, p_out=0.6):

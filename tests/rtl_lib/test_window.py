@@ -104,3 +104,15 @@ def test_upsampler_repeats_pixels_and_rows_under_stalls(h, w, sy, sx):
     want = [int(v) for img in images for v in np.repeat(np.repeat(img, sy, axis=0), sx, axis=1).reshape(-1)]
     got = drive_stream(dut, dut.i, dut.o, [int(v) for v in images.reshape(-1)], len(want), rng, p_out=0.5)
     assert got == want
+
+
+@pytest.mark.parametrize("h, w, pads", [(3, 4, (1, 1, 1, 1)), (1, 5, (0, 1, 0, 2)), (2, 2, (0, 0, 2, 0))])
+def test_zero_pad_inserts_zero_pixels_under_stalls(h, w, pads):
+    from rtl_lib.window import ZeroPad
+    dut = ZeroPad(h, w, 6, pads)
+    rng = np.random.default_rng(h + w + sum(pads))
+    images = rng.integers(1, 64, size=(3, h, w))
+    top, left, bottom, right = pads
+    want = [int(v) for img in images for v in np.pad(img, ((top, bottom), (left, right))).reshape(-1)]
+    got = drive_stream(dut, dut.i, dut.o, [int(v) for v in images.reshape(-1)], len(want), rng, p_out=0.5)
+    assert got == want
