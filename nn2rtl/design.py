@@ -415,6 +415,9 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
         cfg = Config.load(config)
     cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
                              levels_per_stage=levels_per_stage, io_type=io_type)
+    if cfg.elements_per_beat is not None and cfg.io_type != "io_stream":
+        raise ConfigError("Model.ElementsPerBeat sets the beats of a stream: it needs IOType io_stream (io_parallel "
+                          "moves a whole vector per transfer)")
     step("reading the ONNX model")
     graph = import_onnx(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else ""

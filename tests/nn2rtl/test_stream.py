@@ -193,6 +193,12 @@ def test_mlp_elements_per_beat(tmp_path, epb, beats_in, beats_out):
     assert np.array_equal(_drive(d, raw, np.random.default_rng(epb or 0)), d.predict_raw(raw))
 
 
+def test_elements_per_beat_needs_a_stream(tmp_path):
+    path = models.save(models.torch_mlp([4, 2]), tmp_path / "mlp.onnx")
+    with pytest.raises(nn2rtl.ConfigError, match="ElementsPerBeat.*io_stream"):
+        nn2rtl.convert(str(path), config={"Model": {"ElementsPerBeat": 2}})
+
+
 def test_both_architectures_compute_the_same_bits(exported):
     par = nn2rtl.convert(str(exported["residual"]), config={"Model": {"Precision": {"accum": "auto"}}})
     st = stream_design(exported["residual"])
