@@ -154,8 +154,8 @@ class Join(wiring.Component):
 def skip_fifo_depth(takes, emits, latency):
     """FIFO depth on the short branch of a merge whose long branch is a window generator and a pipeline of
     ``latency`` cycles (a closed form for this one shape of network; nn2rtl's planner sizes every FIFO of any
-    network with the cycle model of :mod:`nn2rtl.stream.schedule`) (:func:`rtl_lib.window.window_schedule` gives ``takes`` and ``emits`` per step of an image,
-    one output per input pixel): ``(full_rate, minimum)``.
+    network with the cycle model of :mod:`nn2rtl.stream.schedule`). :func:`rtl_lib.window.window_schedule` gives
+    ``takes`` and ``emits`` per step of an image, one output per input pixel. Returns ``(full_rate, minimum)``.
 
     ``minimum`` is the structural bound: the long branch's ``i``-th output needs every input pixel up to the one
     its window ends on, and the FIFO then holds pixels ``i`` to that one, except the last, which the
