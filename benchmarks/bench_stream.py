@@ -170,7 +170,7 @@ def main():
             f"## 32x32x3 CNN (fixed<8,3>)\n\n" + "\n".join(md) + "\n\n"
             f"## 256x256x3, three 3x3 convolutions (io_stream, fixed<12,5>)\n\n"
             f"- convert: {scale['convert_s']} s, peak memory {scale['peak_rss_mib']} MiB (one process, after nothing "
-            f"else)\n- II {scale['ii']} cycles per image ({1e3 / (scale['ii'] * 5):.4f} k images/s at 5 ns), "
+            f"else)\n- II {scale['ii']} cycles per image ({1e6 / (scale['ii'] * 5):.1f} k images/s at 5 ns), "
             f"latency {scale['latency_first']} cycles to the first output pixel, {scale['latency_last']} to the last; "
             f"{scale['line_buffer_bits']} bits of line buffers\n- Verilator: {scale['images']} full images, "
             f"{scale['cycles']} cycles in {scale['verilator_run_s']} s "
