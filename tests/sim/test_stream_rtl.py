@@ -93,3 +93,16 @@ def test_stream_under_cocotb_with_cocotbext_axi(name, reuse, tmp_path):
     r = design.simulate(vectors=12, seed=4, work_dir=tmp_path, engine="cocotb")
     assert r.engine == "cocotb + cocotbext-axi"
     _check(design, r, r.images)
+
+
+@pytest.mark.parametrize("name", ["cnn_w4a4", "cnn_w3a3_avg_ts"])
+def test_stream_real_brevitas_cnn_exports(name, tmp_path):
+    """Brevitas QuantConv2d networks as the exporters write them (QONNX through dynamo and through TorchScript):
+    their convolutions, scale-shifts and pooling per pixel, bit-exact and on schedule in io_stream."""
+    from helpers import real_exports
+    design = nn2rtl.convert(str(real_exports.export(name, str(tmp_path))), io_type="io_stream", top=f"st_{name}")
+    per_pixel = {design.graph.node(s.node).op for s in design.stream.plan.stages if s.kind == "pipe"
+                 and design.stream.plan.streams[s.outputs[0]].pixels}
+    assert {"Conv", "Pool", "Relu"} <= per_pixel
+    r = design.simulate(vectors=30, seed=2, work_dir=tmp_path)
+    _check(design, r, r.images)
