@@ -336,18 +336,22 @@ class Design:
             gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
             if not stalls or stall_from >= n:
                 stall_from = None
+        work, verilog_path, vlt = self._sim_sources(work_dir, verilog_path)
+        return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
+                          self.output.type.signed, self.latency, work / "sim", gaps,
+                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii, stall_from=stall_from,
+                          ready_prob=0.6, seed=seed + 2, engine=engine)
+
+
+    def _sim_sources(self, work_dir, verilog_path):
+        """The work directory, the Verilog to simulate (written there unless given) and its lint waivers."""
         work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
         if verilog_path is None:
             verilog_path = work / "rtl" / f"{self.top}.v"
             verilog_path.parent.mkdir(parents=True, exist_ok=True)
             verilog_path.write_text(self.verilog)
             (work / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
-        vlt = Path(verilog_path).with_suffix(".vlt")
-        return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
-                          self.output.type.signed, self.latency, work / "sim", gaps,
-                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii, stall_from=stall_from,
-                          ready_prob=0.6, seed=seed + 2, engine=engine)
-
+        return work, verilog_path, Path(verilog_path).with_suffix(".vlt")
 
     def _simulate_stream(self, inputs, images, seed, work_dir, verilog_path, stalls, engine):
         """io_stream: the stream harness (:mod:`sim.stream_runner`); ``images`` random images by default."""
@@ -359,13 +363,7 @@ class Design:
         else:
             raw = make_vectors(self.input.type, self.input.size, images, seed)
         expected = self.predict_raw(raw)
-        work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
-        if verilog_path is None:
-            verilog_path = work / "rtl" / f"{self.top}.v"
-            verilog_path.parent.mkdir(parents=True, exist_ok=True)
-            verilog_path.write_text(self.verilog)
-            (work / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
-        vlt = Path(verilog_path).with_suffix(".vlt")
+        work, verilog_path, vlt = self._sim_sources(work_dir, verilog_path)
         st = self.stream
         timed = min(3, len(raw))
         sched = simulate_plan(st.plan, timed, st.depths)

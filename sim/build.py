@@ -46,6 +46,8 @@ HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 #: the io_stream designs' harness (AXI4-Stream ports, beat by beat)
 STREAM_HARNESS = Path(__file__).resolve().parent / "stream_harness.cpp"
 _HARNESSES = {"harness": HARNESS, "stream": STREAM_HARNESS}
+#: the header both harnesses include (part of every harness build's cache key)
+HARNESS_UTIL = Path(__file__).resolve().parent / "harness_util.h"
 #: Verilator options for both kinds. Verilator's own default optimisation: its -O3 (unlimited inlining) buys
 #: ~30% simulation speed and costs more C++ on large designs (benchmarks/bench_sim.py).
 VERILATOR_FLAGS = ["-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast"]
@@ -130,7 +132,7 @@ def build(kind, verilog_path, top, extra_sources=(), defines=None, quiet=False) 
     sources = [verilog_path, *extra_sources]
     extra = [repr(defines)]
     if kind in _HARNESSES:
-        sources.append(_HARNESSES[kind])
+        sources += [_HARNESSES[kind], HARNESS_UTIL]
     else:
         main, libs, version = _cocotb_paths()
         extra += [str(main), str(libs), version]
@@ -200,7 +202,8 @@ def _run_build(kind, d, verilog_path, extra_sources, top, exe_name, defines, qui
     if defines:
         cmd += ["-CFLAGS", " ".join(f"-D{k}={v}" for k, v in defines.items())]
     if kind in _HARNESSES:
-        cmd += [*map(str, extra_sources), str(verilog_path), str(_HARNESSES[kind])]
+        cmd += ["-CFLAGS", f"-I{HARNESS_UTIL.parent}", *map(str, extra_sources), str(verilog_path),
+                str(_HARNESSES[kind])]
     else:
         main, libs, _ = _cocotb_paths()
         public = d / "public_ports.vlt"  # only the top level's ports are visible to the testbench
