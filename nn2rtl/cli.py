@@ -32,23 +32,41 @@ def cmd_convert(args):
     with Progress(f"converting {args.model}") as p:
         design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
                          strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update,
-                         io_type=args.io_type)
+                         io_type=args.io_type, backends=_BACKENDS[args.backend])
         p.update("writing the output directory")
-        out = design.write(args.output)
+        out = design.write(args.output, backends=_BACKENDS[args.backend])
     print(design.summary())
     for w in design.warnings():
         print(f"warning: {w}", file=sys.stderr)
-    print(f"wrote {out / 'rtl' / (design.top + '.v')} and {out / 'design.json'} "
-          f"in {time.perf_counter() - t0:.2f} s")
+    wrote = []
+    if "rtl" in _BACKENDS[args.backend]:
+        wrote.append(str(out / "rtl" / (design.top + ".v")))
+    if "hls" in _BACKENDS[args.backend]:
+        wrote.append(f"the HLS C++ project {out / 'hls'} (top {design.top}() in firmware/{design.top}.cpp)")
+        if design.stream is not None:
+            print("note: the HLS C++ is io_parallel (whole tensors as arrays); io_stream shapes only the RTL",
+                  file=sys.stderr)
+    print(f"wrote {', '.join(wrote)} and {out / 'design.json'} in {time.perf_counter() - t0:.2f} s")
     return 0
+
+
+_BACKENDS = {"rtl": ("rtl",), "hls": ("hls",), "both": ("rtl", "hls")}
 
 
 def cmd_predict(args):
     from .design import Design
     design = Design.load(args.design)
-    y = design.predict(_load_array(args.input))
+    x = _load_array(args.input)
+    t0 = time.perf_counter()
+    y = design.predict(x, backend=args.backend)
+    how = "golden model"
+    if args.backend == "hls":
+        m = design.hls_model()
+        build = "cached build" if m.compiled.cached else f"compiled in {m.compiled.seconds:.1f} s"
+        how = f"HLS C++ ({build}, {m.compiled.path.name})"
     np.save(args.output, y)
-    print(f"wrote {args.output}: {y.shape[0]} rows x {y.shape[1]} outputs ({design.output.type})")
+    print(f"wrote {args.output}: {y.shape[0]} rows x {y.shape[1]} outputs ({design.output.type}) by the {how} in "
+          f"{time.perf_counter() - t0:.2f} s")
     return 0
 
 
@@ -258,6 +276,9 @@ def build_parser():
     c.add_argument("--io-type", choices=["io_parallel", "io_stream"],
                    help="io_parallel (default: the whole tensor in one bus) or io_stream (AXI4-Stream, line "
                         "buffers, FIFOs; overrides the config's Model.IOType)")
+    c.add_argument("--backend", choices=sorted(_BACKENDS), default="rtl",
+                   help="rtl (default: Verilog in OUT/rtl), hls (a Vitis HLS C++ project in OUT/hls, bit-exact "
+                        "with the golden model), or both")
     c.set_defaults(func=cmd_convert)
 
     rp = sub.add_parser("report", help="the design's schedule and estimate; with --synth, resources measured by "
@@ -269,10 +290,13 @@ def build_parser():
     rp.add_argument("--no-cache", action="store_true", help="synthesize again even if a cached result exists")
     rp.set_defaults(func=cmd_report)
 
-    pr = sub.add_parser("predict", help="run the golden model (float in, float out)")
+    pr = sub.add_parser("predict", help="run the golden model or the HLS C++ (float in, float out)")
     pr.add_argument("design", help="directory written by 'nn2rtl convert'")
     pr.add_argument("--input", required=True, help=".npy file, one row per input")
     pr.add_argument("--output", required=True, help=".npy file to write")
+    pr.add_argument("--backend", choices=["golden", "hls"], default="golden",
+                    help="golden (default: nn2rtl's integer model) or hls (the design's HLS C++ compiled with g++, "
+                         "cached by content; the same bits)")
     pr.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("simulate", help="simulate the Verilog in Verilator and check it bit by bit")

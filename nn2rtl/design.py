@@ -49,6 +49,9 @@ class Design:
         else:
             self.costs, self.latency, self.ii = schedule(graph)
         self._verilog = verilog
+        self._hls = None
+        self._hls_model = None
+        self.hls_files = None  #: the HLS project's files as written (Design.load), compiled by predict(backend="hls")
 
     @property
     def io_type(self):
@@ -104,12 +107,42 @@ class Design:
         except ValueError as e:
             raise ConfigError(f"input array: {e}") from None
 
-    def predict_raw(self, raw):
+    def predict_raw(self, raw, backend="golden"):
+        """Raw input values -> raw output values, by the golden model or (``backend="hls"``) the HLS C++ compiled
+        with g++."""
+        if backend == "hls":
+            return self.hls_model().predict_raw(raw)
+        if backend != "golden":
+            raise ConfigError(f"backend must be 'golden' or 'hls', not {backend!r}")
         return run_golden(self.graph, {self.graph.inputs[0]: raw})[self.graph.outputs[0]]
 
-    def predict(self, x):
-        """Golden model, float in and out: inputs quantised like ``ap_fixed``, outputs the exact type values."""
-        return self.output.type.dequantize(self.predict_raw(self.quantize_input(x)))
+    def predict(self, x, backend="golden"):
+        """Float in and out: inputs quantised like ``ap_fixed``, outputs the exact type values. ``backend``:
+        ``"golden"`` (the integer golden model) or ``"hls"`` (the HLS C++, compiled with g++ and called through
+        ctypes; the same bits)."""
+        return self.output.type.dequantize(self.predict_raw(self.quantize_input(x), backend))
+
+    # -- the HLS C++ back end --------------------------------------------------------------------------------
+
+    def hls(self):
+        """The HLS C++ project (:class:`nn2rtl.hls.HlsProject`): io_parallel C++ of the same graph, with a
+        testbench on the golden model's outputs."""
+        if self._hls is None:
+            from .hls import TB_VECTORS, HlsProject
+            costs, _, ii = (self.costs, self.latency, self.ii) if self.stream is None else schedule(self.graph)
+            raw = make_vectors(self.input.type, self.input.size, TB_VECTORS, seed=0)[:TB_VECTORS]
+            self._hls = HlsProject(self.graph, self.top, ii=ii,
+                                   clock_period=self.graph.meta.get("clock_period", 5.0), tb_inputs=raw,
+                                   tb_outputs=self.predict_raw(raw), costs=costs)
+        return self._hls
+
+    def hls_model(self):
+        """The HLS C++ compiled with g++ (cached by content hash), called through ctypes."""
+        if self._hls_model is None:
+            from .hls import HlsModel
+            files = self.hls_files if self.hls_files is not None else self.hls().files
+            self._hls_model = HlsModel(files, self.top, self.graph)
+        return self._hls_model
 
     # -- reports -------------------------------------------------------------------------------------------
 
@@ -245,17 +278,25 @@ class Design:
 
     # -- files -----------------------------------------------------------------------------------------------
 
-    def write(self, out_dir):
-        """Write ``rtl/<top>.v``, ``rtl/<top>.vlt``, ``design.json`` and ``graph.json`` into ``out_dir``,
-        atomically: files go to a temporary sibling directory that replaces ``out_dir`` only when complete."""
+    def write(self, out_dir, backends=("rtl",)):
+        """Write ``design.json``, ``graph.json`` and, per backend, ``rtl/<top>.v`` + ``rtl/<top>.vlt`` (``rtl``)
+        or the HLS C++ project ``hls/`` (``hls``) into ``out_dir``, atomically: files go to a temporary sibling
+        directory that replaces ``out_dir`` only when complete."""
         out = Path(out_dir).resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
-        verilog = self.verilog
+        unknown = set(backends) - {"rtl", "hls"}
+        if unknown or not backends:
+            raise ConfigError(f"backends must be 'rtl' and/or 'hls', not {sorted(unknown) or 'none'}")
+        verilog = self.verilog if "rtl" in backends else None
+        hls = self.hls() if "hls" in backends else None
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            (tmp / "rtl").mkdir()
-            (tmp / "rtl" / f"{self.top}.v").write_text(verilog)
-            (tmp / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
+            if verilog is not None:
+                (tmp / "rtl").mkdir()
+                (tmp / "rtl" / f"{self.top}.v").write_text(verilog)
+                (tmp / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
+            if hls is not None:
+                hls.write(tmp / "hls")
             (tmp / "design.json").write_text(json.dumps(self.report(), indent=2) + "\n")
             (tmp / "graph.json").write_text(json.dumps(graph_to_json(self.graph, self.top, self.source)) + "\n")
             # the swap is locked: two conversions into one directory at once end with one complete result
@@ -301,7 +342,16 @@ class Design:
         graph, top, source = graph_from_json(data)
         vpath = out / "rtl" / f"{top}.v"
         verilog = vpath.read_text() if vpath.exists() else None
-        return cls(graph, top, source, verilog)
+        design = cls(graph, top, source, verilog)
+        hdir = out / "hls"
+        if (hdir / "firmware" / f"{top}.cpp").exists():  # compile what was written
+            design.hls_files = {p.relative_to(hdir).as_posix(): p.read_text()
+                                for p in sorted(hdir.rglob("*")) if p.is_file()}
+        return design
+
+    def write_hls(self, out_dir):
+        """Write the HLS C++ project into ``out_dir`` (``OUT/hls`` of ``nn2rtl convert --backend hls``)."""
+        return self.hls().write(out_dir)
 
     # -- simulation ------------------------------------------------------------------------------------------
 
@@ -397,9 +447,11 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
 
 
 def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None,
-            progress=None, io_type=None):
+            progress=None, io_type=None, backends=("rtl",)):
     """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`.
-    ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal)."""
+    ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal). ``backends``:
+    what is generated now, so that its errors surface before anything is written (``rtl``: Verilog, ``hls``: the
+    HLS C++ project); the other is generated when first asked for."""
     step = progress or (lambda what: None)
     from .frontend.onnx import import_onnx
     from .passes import lower, quantize
@@ -425,8 +477,12 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
         raise ConfigError(f"top-level name must be a Verilog identifier, not {top!r}")
     step(f"typing {len(graph.nodes)} nodes")
     design = Design(quantize(lower(graph), cfg), top, source)
-    step(f"elaborating {design.report()['totals']['multipliers']} multipliers and writing Verilog (Yosys)")
-    design.verilog  # noqa: B018 - generate now, so that errors surface before anything is written
+    if "hls" in backends:
+        step("writing the HLS C++")
+        design.hls()
+    if "rtl" in backends:
+        step(f"elaborating {design.report()['totals']['multipliers']} multipliers and writing Verilog (Yosys)")
+        design.verilog  # noqa: B018 - generate now, so that errors surface before anything is written
     return design
 
 

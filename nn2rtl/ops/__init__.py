@@ -7,7 +7,9 @@ Each op implements
 * ``reference(node, inputs)`` — float semantics, used to check the front end against ONNX Runtime;
 * ``golden(node, inputs)`` — exact integer semantics on raw values (batch first), the oracle;
 * ``block(node, graph)`` — the :mod:`rtl_lib` component that implements it;
-* ``cost(node, graph)`` — latency, initiation interval and resources, read off the same block.
+* ``cost(node, graph)`` — latency, initiation interval and resources, read off the same block;
+* ``hls(node, graph, layer)`` — the HLS C++ it becomes: configuration, constants and the call of one template of
+  the layer library (:class:`nn2rtl.hls.Layer`), with the same arithmetic as ``golden``.
 """
 
 from dataclasses import asdict, dataclass
@@ -48,6 +50,9 @@ class Op:
         raise NotImplementedError
 
     def cost(self, node, graph):
+        raise NotImplementedError
+
+    def hls(self, node, graph, layer):
         raise NotImplementedError
 
 

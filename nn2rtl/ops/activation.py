@@ -104,6 +104,10 @@ class Relu(_Elementwise):
     def block(self, node, graph, library=None):
         return blocks.Relu(_size(graph, node), node.types["input"], node.types["result"])
 
+    def hls(self, node, graph, layer):
+        layer.config(n_in=_size(graph, node))
+        layer.call("nn2rtl::relu")
+
 
 @register
 class LeakyRelu(_Elementwise):
@@ -132,6 +136,11 @@ class LeakyRelu(_Elementwise):
         n = _size(graph, node)
         return blocks.LeakyRelu(n, node.types["input"], node.types["result"], node.types["param"],
                                 [int(a) for a in self._alphas(node, n)])
+
+    def hls(self, node, graph, layer):
+        a = np.asarray(node.params["alpha"]).reshape(-1)
+        layer.config(n_in=_size(graph, node), param_t=node.types["param"], per_element=a.size > 1)
+        layer.call("nn2rtl::leaky_relu", layer.const("alpha", a, node.types["param"]))
 
 
 @register
@@ -172,6 +181,10 @@ class ThresholdedRelu(_Elementwise):
     def block(self, node, graph, library=None):
         return blocks.Clip(_size(graph, node), node.types["input"], node.types["result"], node.types["param"],
                            lo=None, hi=None, threshold=int(node.params["theta"][0]))
+
+    def hls(self, node, graph, layer):
+        layer.config(n_in=_size(graph, node), param_t=node.types["param"])
+        layer.call("nn2rtl::thresholded_relu", layer.const("theta", node.params["theta"][:1], node.types["param"]))
 
 
 @register
@@ -216,6 +229,12 @@ class Clip(_Elementwise):
         return blocks.Clip(_size(graph, node), node.types["input"], node.types["result"],
                            node.types.get("param", node.types["input"]), lo=lo, hi=hi)
 
+    def hls(self, node, graph, layer):
+        tp = node.types.get("param", node.types["input"])
+        layer.config(n_in=_size(graph, node), param_t=tp, has_min="min" in node.params, has_max="max" in node.params)
+        bounds = [int(node.params[k][0]) if k in node.params else 0 for k in ("min", "max")]
+        layer.call("nn2rtl::clip", layer.const("bounds", bounds, tp, comment="min, max"))
+
 
 @register
 class HardSigmoid(_Elementwise):
@@ -257,6 +276,15 @@ class HardSigmoid(_Elementwise):
         return blocks.HardSigmoid(_size(graph, node), node.types["input"], node.types["result"],
                                   node.types["slope"], int(node.params["slope"][0]),
                                   node.types["shift"], int(node.params["shift"][0]))
+
+    def hls(self, node, graph, layer):
+        tin, ts, tsh = (node.types[k] for k in ("input", "slope", "shift"))
+        f = max(ts.frac + tin.frac, tsh.frac)
+        wide = _wide(f)
+        layer.config(n_in=_size(graph, node), slope_t=ts, shift_t=tsh, wide_t=wide)
+        layer.call("nn2rtl::hard_sigmoid", layer.const("slope", node.params["slope"][:1], ts),
+                   layer.const("shift", node.params["shift"][:1], tsh),
+                   layer.const("one", [1 << f if f >= 0 else 0], wide, comment="the upper clip"))
 
 
 # -- table-based -----------------------------------------------------------------------------------------------
@@ -329,6 +357,28 @@ class _TableOp(_Elementwise):
     def block_extra(self, node):
         return {}
 
+    #: what the HLS template does with the table entry: 0 the entry, 1 (ELU) x >= 0 ? x : scale * entry,
+    #: 2 (SELU) x >= 0 ? scale * x : entry
+    hls_kind = 0
+
+    def hls_scale(self, node):
+        return FixedType(1, 1, False), 0
+
+    def hls(self, node, graph, layer):
+        from ..hls.cpp import storage_width
+        spec, tin = self.spec(node), node.types["input"]
+        mode = (1 if spec.one_sided else 0) if spec.mode == "hls4ml" else 2
+        lo = round(spec.lo * 2.0 ** tin.frac) if mode == 2 else 0
+        ts, scale = self.hls_scale(node)
+        layer.config(n_in=_size(graph, node), table_t=node.types["table"], scale_t=ts, kind=self.hls_kind,
+                     table_mode=mode, table_shift=spec.bin_log2 + tin.frac, table_size=spec.size,
+                     table_extra=max(0, storage_width([lo]) - tin.width))
+        layer.call("nn2rtl::table_activation",
+                   layer.const("table", node.params["table"], node.types["table"],
+                               comment=f"{spec.func} over [{spec.lo:g}, {spec.hi:g}), {spec.mode}"),
+                   layer.const("lo", [lo], comment="raw input at the table's first entry"),
+                   layer.const("scale", [scale], ts))
+
 
 @register
 class Sigmoid(_TableOp):
@@ -370,6 +420,11 @@ class Elu(_TableOp):
     def block_extra(self, node):
         return {"positive": "identity", "scale_type": node.types["param"], "scale": int(node.params["alpha"][0])}
 
+    hls_kind = 1
+
+    def hls_scale(self, node):
+        return node.types["param"], int(node.params["alpha"][0])
+
 
 @register
 class Selu(_TableOp):
@@ -400,3 +455,8 @@ class Selu(_TableOp):
 
     def block_extra(self, node):
         return {"positive": "scale", "scale_type": node.types["lambda"], "scale": int(node.params["lambda"][0])}
+
+    hls_kind = 2
+
+    def hls_scale(self, node):
+        return node.types["lambda"], int(node.params["lambda"][0])

@@ -16,7 +16,15 @@ from rtl_lib.dense import DenseParallel, cast_stages, neuron_latency
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from . import Cost, Op, register
-from .dense import _levels_per_stage, _reuse, choose_reuse, dense_golden, quantize_weights, require_wrap_accum
+from .dense import (
+    _levels_per_stage,
+    _reuse,
+    choose_reuse,
+    dense_golden,
+    hls_weights,
+    quantize_weights,
+    require_wrap_accum,
+)
 from .windows import window_index
 
 __all__ = ["Conv", "conv_windows"]
@@ -89,6 +97,17 @@ class Conv(Op):
         n_in = int(np.prod(node.attrs["in_shape"], dtype=np.int64))
         kernels = [self._kernel(node, gi, library) for gi in range(idx.shape[1])]
         return WindowedDense(n_in, node.types["input"].width, idx, kernels, key=node.name, library=library)
+
+    def hls(self, node, graph, layer):
+        idx = conv_windows(node.attrs)
+        p, g, k = idx.shape
+        fg = np.asarray(node.params["weight"]).shape[2]
+        layer.config(n_in=int(np.prod(node.attrs["in_shape"], dtype=np.int64)),
+                     n_out=graph.tensors[node.outputs[0]].size, pixels=p, groups=g, window=k, filters_per_group=fg,
+                     reuse_factor=_reuse(node), multiplier_limit=max(1, self.cost(node, graph).multipliers))
+        windows = layer.index("windows", idx, comment="input element of every (pixel, group, window position); "
+                                                       "-1: padding")
+        layer.call("nn2rtl::conv", windows, *hls_weights(node, layer, (g * fg,)))
 
     def cost(self, node, graph):
         """The kernel's schedule (:func:`neuron_latency` or :func:`mac_latency`), once per pixel and group.

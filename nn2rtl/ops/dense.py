@@ -176,6 +176,21 @@ def dense_golden(x, w, bias, types):
     return np.concatenate(out, axis=0)
 
 
+#: the type of the zero bias of a layer without one (adding it changes nothing)
+NO_BIAS_TYPE = FixedType(1, 1, False)
+
+
+def hls_weights(node, layer, bias_shape):
+    """The weight and bias constants of a dense product in the HLS C++ (zeros when there is no bias) and the
+    configuration members that type them."""
+    bias = node.params.get("bias")
+    tb = node.types.get("bias", NO_BIAS_TYPE) if bias is not None else NO_BIAS_TYPE
+    if bias is None:
+        bias = np.zeros(bias_shape, dtype=np.int64)
+    layer.config(weight_t=node.types["weight"], bias_t=tb, accum_t=node.types["accum"])
+    return layer.const("weight", node.params["weight"], node.types["weight"]), layer.const("bias", bias, tb)
+
+
 @register
 class Dense(Op):
     name = "Dense"
@@ -214,6 +229,12 @@ class Dense(Op):
             args.pop("library")
             return XnorPopcountDense(**args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
+
+    def hls(self, node, graph, layer):
+        n_in, n_out = node.params["weight"].shape
+        layer.config(n_in=n_in, n_out=n_out, reuse_factor=_reuse(node),
+                     multiplier_limit=max(1, self.cost(node, graph).multipliers))
+        layer.call("nn2rtl::dense", *hls_weights(node, layer, (n_out,)))
 
     def cost(self, node, graph):
         """Read off the schedules the blocks are built with (:func:`neuron_latency`, :func:`mac_latency`)."""

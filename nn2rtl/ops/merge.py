@@ -82,6 +82,11 @@ class Merge(Op):
         return MergeBlock(n, node.attrs["op"], node.types["input"], node.types["input1"], node.types["exact"],
                           node.types["result"])
 
+    def hls(self, node, graph, layer):
+        layer.config(n_in=graph.tensors[node.outputs[0]].size,
+                     op=("add", "sub", "mul", "max", "min").index(node.attrs["op"]), exact_t=node.types["exact"])
+        layer.call("nn2rtl::merge")
+
     def cost(self, node, graph):
         n = graph.tensors[node.outputs[0]].size
         mul = node.attrs["op"] == "mul"
@@ -116,6 +121,20 @@ class Concat(Op):
     def block(self, node, graph, library=None):
         sizes = [graph.tensors[t].size for t in node.inputs]
         return ConcatBlock(sizes, self._types(node), node.types["result"], [int(v) for v in node.params["index"]])
+
+    def hls(self, node, graph, layer):
+        """Each input cast to the result type into one array, then reordered by the index."""
+        sizes = [graph.tensors[t].size for t in node.inputs]
+        total = sum(sizes)
+        allv = layer.temp(layer.out_type, total, "all")
+        offset = 0
+        for src, t, size in zip(layer.inputs, layer.in_types, sizes):
+            layer.call("nn2rtl::cast_copy", targs=[t, layer.out_type, size], args=[src, f"{allv} + {offset}"])
+            offset += size
+        layer.config(n_in=total, n_out=graph.tensors[node.outputs[0]].size)
+        index = layer.index("index", node.params["index"])
+        layer.call("nn2rtl::permute", targs=[layer.out_type, layer.out_type, layer.config_name],
+                   args=[allv, layer.output, index])
 
     def cost(self, node, graph):
         return Cost(latency=0, ii=1, multipliers=0, products=0, registers=0)

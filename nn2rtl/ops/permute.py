@@ -35,5 +35,9 @@ class Permute(Op):
     def block(self, node, graph, library=None):
         return PermuteBlock(graph.tensors[node.inputs[0]].size, node.types["input"].width, node.params["index"])
 
+    def hls(self, node, graph, layer):
+        layer.config(n_in=graph.tensors[node.inputs[0]].size, n_out=graph.tensors[node.outputs[0]].size)
+        layer.call("nn2rtl::permute", layer.index("index", node.params["index"], comment="-1: zero"))
+
     def cost(self, node, graph):
         return Cost(latency=0, ii=1, multipliers=0, products=0, registers=0)

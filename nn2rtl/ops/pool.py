@@ -106,6 +106,14 @@ class Pool(Op):
         return PoolBlock(n_in, tin, tacc, node.types["result"], idx, node.attrs["mode"],
                          divisors=div if node.attrs["mode"] == "avg" else None, levels_per_stage=_levels(node))
 
+    def hls(self, node, graph, layer):
+        idx, div = pool_windows(node.attrs)
+        layer.config(n_in=int(np.prod(node.attrs["in_shape"], dtype=np.int64)), n_out=idx.shape[0],
+                     window=idx.shape[1], mode=0 if node.attrs["mode"] == "max" else 1,
+                     accum_t=node.types["accum"])
+        layer.call("nn2rtl::pool", layer.index("windows", idx, comment="input elements of every output; -1: padding"),
+                   layer.index("divisors", div if node.attrs["mode"] == "avg" else np.ones(idx.shape[0], np.int64)))
+
     def cost(self, node, graph):
         idx, _ = pool_windows(node.attrs)
         latency = pool_latency(idx.shape[1], _levels(node))

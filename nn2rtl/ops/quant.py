@@ -100,6 +100,14 @@ class Quantize(Op):
         return blocks.Requantize(graph.tensors[node.inputs[0]].size, node.types["input"], tout,
                                  shift=node.attrs.get("shift", 0), lo=lo, hi=hi)
 
+    def hls(self, node, graph, layer):
+        src, mid = requantize_types(node.types["input"], node.attrs.get("shift", 0), node.attrs["frac"],
+                                    node.types["result"].rounding)
+        layer.config(n_in=graph.tensors[node.inputs[0]].size, src_t=src, mid_t=mid,
+                     mid_trn_t=mid.with_modes(Rounding.TRN))
+        layer.call("nn2rtl::requantize", layer.const("bounds", list(node.attrs["bounds"]),
+                                                      comment=f"raw bounds on the grid of {mid}"))
+
     def cost(self, node, graph):
         blk = self.block(node, graph)
         blk._MustUse__silence = True
@@ -181,6 +189,20 @@ class ScaleShift(Op):
         return blocks.ScaleShift(n, node.types["input"], node.types["result"], node.types.get("scale"),
                                  None if s is None else list(s), node.types.get("bias"),
                                  None if b is None else list(b))
+
+    def hls(self, node, graph, layer):
+        n = graph.tensors[node.inputs[0]].size
+        members = dict(n_in=n, has_scale=node.params.get("scale") is not None,
+                       has_bias=node.params.get("bias") is not None)
+        consts = []
+        for var in ("scale", "bias"):
+            v = node.params.get(var)
+            t = node.types.get(var) if v is not None else FixedType(1, 1, False)
+            members[f"{var}_t"] = t
+            consts.append(layer.const(var, np.broadcast_to(np.asarray(v if v is not None else 0).reshape(-1), (n,)),
+                                      t))
+        layer.config(**members)
+        layer.call("nn2rtl::scale_shift", *consts)
 
     def cost(self, node, graph):
         blk = self.block(node, graph)

@@ -211,6 +211,22 @@ class Softmax(Op):
                             inv_inp_type=node.types["inv_inp"], inv_type=node.types["inv_table"],
                             inv_table=[int(v) for v in node.params["inv_table"]])
 
+    def hls(self, node, graph, layer):
+        n = graph.tensors[node.inputs[0]].size
+        impl = node.attrs["implementation"]
+        layer.config(n_in=n)
+        if impl in ("argmax", "argmax_index"):
+            layer.call(f"nn2rtl::{impl}")
+            return
+        t = node.types
+        layer.config(implementation=0 if impl == "stable" else 1,
+                     exp_bits=_bits(node.attrs["tables"]["exp_table_size"]),
+                     inv_bits=_bits(node.attrs["tables"]["inv_table_size"]), exp_t=t["exp_table"],
+                     inv_t=t["inv_table"], inv_inp_t=t["inv_inp"], accum_t=t["accum"],
+                     norm_t=t.get("inp_norm", t["input"]))
+        layer.call("nn2rtl::softmax", layer.const("exp_table", node.params["exp_table"], t["exp_table"]),
+                   layer.const("inv_table", node.params["inv_table"], t["inv_table"]))
+
     def cost(self, node, graph):
         blk = self.block(node, graph)
         blk._MustUse__silence = True  # built to be measured, not elaborated

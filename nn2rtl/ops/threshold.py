@@ -36,6 +36,7 @@ import numpy as np
 
 from rtl_lib.threshold import MultiThreshold
 
+from ..errors import UnsupportedOpError
 from ..fixed import QONNX_ROUNDING, range_type, round_qonnx_exact
 from . import Cost, Op, register
 
@@ -304,6 +305,17 @@ class Threshold(Op):
                               [list(r) for r in p["thresholds"]], [int(v) for v in p["base"]],
                               [int(v) for v in p["sign"]], _step(node),
                               levels_per_stage=node.attrs.get("levels_per_stage", 2))
+
+    def hls(self, node, graph, layer):
+        p = node.params
+        th = np.asarray(p["thresholds"])
+        if node.types["result"].width > 62:
+            raise UnsupportedOpError(f"layer {node.label}: a {node.types['result']} threshold output is wider than "
+                                     f"the HLS template's 62 bits")
+        layer.config(n_in=th.shape[0], levels=th.shape[1], step=_step(node))
+        layer.call("nn2rtl::multi_threshold",
+                   layer.const("thresholds", th, comment="ascending raw input values per element"),
+                   layer.index("base", p["base"], ctype="int64_t"), layer.index("sign", p["sign"]))
 
     def cost(self, node, graph):
         blk = self.block(node, graph)
