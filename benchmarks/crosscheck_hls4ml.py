@@ -7,6 +7,7 @@ tanh, sigmoid and leaky ReLU and a softmax head) and precision below it converts
 (Vivado backend, io_parallel, granularity 'model', qonnx clean-up as hls4ml's documentation prescribes), compiles
 hls4ml's C++ with g++, and compares ``hls_model.predict`` with ``nn2rtl.convert(...).predict`` on the bundled
 inputs plus nn2rtl's random and extreme test vectors (which overflow accumulators: wrap-around must match too).
+With ``--hls`` nn2rtl's HLS C++ back end (compiled with g++) is compared with hls4ml's ``predict`` too.
 Prints a table; exits 1 on any differing bit. The test suite runs the softmax models at fixed<16,6>
 (tests/nn2rtl/test_hls4ml_oracle.py); ``make test`` installs hls4ml in its own venv for that.
 """
@@ -81,6 +82,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--precisions", nargs="+", help="default: each model's list")
+    p.add_argument("--hls", action="store_true", help="also compare nn2rtl's HLS C++ (compiled with g++) with "
+                                                      "hls4ml's predict()")
     args = p.parse_args(argv)
     bundled = np.load(ROOT / "examples" / "jet_mlp_inputs.npy").astype(np.float64)
     rows, failed = [], False
@@ -96,10 +99,14 @@ def main(argv=None):
             y_ours = design.predict(x)
             diff = int((y_hls != y_ours).sum())
             failed |= diff > 0
-            rows.append((name, precision, str(len(x)), str(y_ours.size), str(diff),
-                         f"{np.abs(y_hls - y_ours).max():.3g}"))
-    return print_table(("model", "precision", "inputs", "outputs compared", "differing", "max |diff|"), rows,
-                       failed)
+            row = [name, precision, str(len(x)), str(y_ours.size), str(diff), f"{np.abs(y_hls - y_ours).max():.3g}"]
+            if args.hls:
+                cpp_diff = int((y_hls != design.predict(x, backend="hls")).sum())
+                failed |= cpp_diff > 0
+                row.append(str(cpp_diff))
+            rows.append(tuple(row))
+    head = ("model", "precision", "inputs", "outputs compared", "differing", "max |diff|")
+    return print_table(head + (("HLS C++ differing",) if args.hls else ()), rows, failed)
 
 
 def print_table(head, rows, failed):

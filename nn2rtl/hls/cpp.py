@@ -10,7 +10,8 @@ import numpy as np
 
 from ..fixed import FixedType
 
-__all__ = ["Typedef", "Struct", "ConstArray", "LocalArray", "Call", "Pragma", "raw_storage", "storage_width"]
+__all__ = ["Typedef", "Struct", "ConstArray", "LocalArray", "Call", "Pragma", "raw_storage", "int_storage",
+           "storage_width"]
 
 #: values per line of a constant array
 _PER_LINE = 16
@@ -25,9 +26,18 @@ def storage_width(values, signed=True):
     return max(1, hi.bit_length())
 
 
+def int_storage(bits):
+    """The C++ integer type of two's-complement values of ``bits`` bits: the smallest standard integer up to 64
+    bits (plain aggregate initialisation: fast to compile), ``ap_int<bits>`` beyond."""
+    for n in (8, 16, 32, 64):
+        if bits <= n:
+            return f"int{n}_t"
+    return f"ap_int<{bits}>"
+
+
 def raw_storage(t: FixedType):
-    """The integer type of ``t``'s raw values: ``ap_int<W>`` or ``ap_uint<W>``."""
-    return f"ap_int<{t.width}>" if t.signed else f"ap_uint<{t.width}>"
+    """The integer type holding ``t``'s raw values (signed; one bit more for an unsigned type)."""
+    return int_storage(t.width + (0 if t.signed else 1))
 
 
 def _literal(v, width):
@@ -83,7 +93,7 @@ class ConstArray:
     def render(self):
         vals = np.asarray(self.values).reshape(-1)
         width = 64
-        if self.ctype.startswith(("ap_int<", "ap_uint<")):
+        if self.ctype.startswith("ap_int<"):
             width = int(self.ctype.split("<")[1].rstrip(">"))
         items = [_literal(v, width) for v in vals] or ["0"]
         body = ",\n".join("    " + ", ".join(items[i:i + _PER_LINE]) for i in range(0, len(items), _PER_LINE))

@@ -30,7 +30,7 @@ from ..errors import UnsupportedOpError
 from ..fixed import FixedType
 from ..graph import sanitize_name
 from ..ops import REGISTRY
-from .cpp import Call, ConstArray, LocalArray, Struct, Typedef, raw_storage, storage_width
+from .cpp import Call, ConstArray, LocalArray, Struct, Typedef, int_storage, raw_storage, storage_width
 
 __all__ = ["HlsProject", "Layer", "library_headers", "TB_VECTORS"]
 
@@ -68,7 +68,7 @@ class Layer:
         self.struct.members.update(members)
         return self.struct.name
 
-    def const(self, key, values, t: FixedType | None = None, signed=True, comment=""):
+    def const(self, key, values, t: FixedType | None = None, comment=""):
         """A constant array of raw integers: of ``t``'s raw type, or (``t`` None) the narrowest integer type that
         holds them. Returns its C++ name."""
         vals = np.asarray(values).reshape(-1)
@@ -76,8 +76,7 @@ class Layer:
             ctype = raw_storage(t)
             comment = f"{comment + ': ' if comment else ''}raw values of {t} (value = raw * 2^{-t.frac})"
         else:
-            w = storage_width(vals.tolist(), signed)
-            ctype = f"ap_int<{w}>" if signed else f"ap_uint<{w}>"
+            ctype = int_storage(storage_width(vals.tolist(), True))
         return self.project._array(f"{self.name}_{key}", ctype, vals, comment)
 
     def index(self, key, values, ctype="int", comment=""):
@@ -138,6 +137,7 @@ class HlsProject:
         self.typedefs = [Typedef("input_t", g.tensors[g.inputs[0]].type)]
         self.locals = []
         out_name = g.outputs[0]
+        missing = []
         for n in g.nodes:
             name = self._unique(sanitize_name(n.name, "layer"))
             for t in n.outputs:
@@ -153,11 +153,14 @@ class HlsProject:
             if n.op == "Identity":
                 layer.call("nn2rtl::cast_copy", targs=[*layer.in_types, layer.out_type, g.tensors[n.inputs[0]].size])
             else:
-                op = REGISTRY[n.op]
-                if not hasattr(op, "hls"):
-                    raise UnsupportedOpError(f"layer {n.label}: the HLS C++ back end has no template for {n.op}")
-                op.hls(n, g, layer)
+                try:
+                    REGISTRY[n.op].hls(n, g, layer)
+                except NotImplementedError:
+                    missing.append((n.attrs.get("source_name", n.name), n.attrs.get("source_op", n.op),
+                                    f"no HLS C++ template for {n.op}"))
             self.layers.append(layer)
+        if missing:
+            raise UnsupportedOpError(missing)
         self.typedefs.append(Typedef("result_t", g.tensors[out_name].type))
         if out_name == g.inputs[0]:  # a model without layers: the output is the input
             self.var[out_name] = "in"

@@ -310,8 +310,9 @@ class Threshold(Op):
         p = node.params
         th = np.asarray(p["thresholds"])
         if node.types["result"].width > 62:
-            raise UnsupportedOpError(f"layer {node.label}: a {node.types['result']} threshold output is wider than "
-                                     f"the HLS template's 62 bits")
+            raise UnsupportedOpError([(node.attrs.get("source_name", node.name), node.attrs.get("source_op", node.op),
+                                       f"a {node.types['result']} threshold output is wider than the HLS "
+                                       f"template's 62 bits")])
         layer.config(n_in=th.shape[0], levels=th.shape[1], step=_step(node))
         layer.call("nn2rtl::multi_threshold",
                    layer.const("thresholds", th, comment="ascending raw input values per element"),

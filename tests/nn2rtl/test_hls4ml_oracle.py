@@ -140,16 +140,18 @@ def test_softmax_equals_hls4ml(impl, precision, n, tmp_path):
 
 
 def test_whole_models_with_softmax_equal_hls4ml_c_simulation():
-    """hls4ml's own flow (ONNX front end, type choices, generated C++, predict()) on the example with a softmax
-    head and with tanh/sigmoid/leaky-ReLU activations: every output bit equal to nn2rtl's golden model."""
+    """hls4ml's own flow (ONNX front end, type choices, generated C++, predict()) on the bundled example at defaults,
+    with a softmax head, and with tanh/sigmoid/leaky-ReLU activations: every output bit equal to nn2rtl's golden
+    model and to nn2rtl's HLS C++ compiled with g++."""
     import subprocess
     r = subprocess.run([str(oracle.python()), str(oracle.ROOT / "benchmarks" / "crosscheck_hls4ml.py"), "--models",
-                        "jet_mlp_softmax", "jet_mlp_activations", "--precisions", "fixed<16,6>"],
+                        "jet_mlp", "jet_mlp_softmax", "jet_mlp_activations", "--precisions", "fixed<16,6>", "--hls"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
     table = r.stdout.splitlines()
     rows = [line.split() for line in table if line.startswith("jet_mlp")]
-    assert [(row[0], row[4]) for row in rows] == [("jet_mlp_softmax", "0"), ("jet_mlp_activations", "0")]
+    assert [(row[0], row[4], row[6]) for row in rows] == [
+        ("jet_mlp", "0", "0"), ("jet_mlp_softmax", "0", "0"), ("jet_mlp_activations", "0", "0")]
     assert "bit-exact with hls4ml" in table[-1]
 
 

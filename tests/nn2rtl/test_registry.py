@@ -8,7 +8,7 @@ from nn2rtl.fixed import FixedType
 from nn2rtl.graph import Graph, Node, Tensor
 from nn2rtl.ops import REGISTRY, Op
 
-PARTS = ("quantize", "reference", "golden", "block", "cost")
+PARTS = ("quantize", "reference", "golden", "block", "cost", "hls")
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -1,7 +1,7 @@
 // nn2rtl HLS layer library: fixed-point helpers shared by every layer.
 //
-// Constants (weights, biases, tables, thresholds) are stored as their raw two's-complement integers in ap_int /
-// ap_uint arrays of the type's width, and reinterpreted bit for bit as the ap_fixed type they belong to: no decimal
+// Constants (weights, biases, tables, thresholds) are stored as their raw two's-complement integers (int8_t ..
+// int64_t, ap_int beyond 64 bits), and reinterpreted bit for bit as the ap_fixed type they belong to: no decimal
 // text, no rounding on the way in. In hardware the reinterpretation is wiring.
 #ifndef NN2RTL_COMMON_H_
 #define NN2RTL_COMMON_H_
@@ -51,12 +51,18 @@ template <class T> typename fx<T>::raw_t raw_of(const T &x) {
     return r;
 }
 
+// Raw constants up to 64 bits are stored as standard integers, wider ones as ap_int: both as ap_int here.
+template <int W> const ap_int<W> &as_ap_int(const ap_int<W> &r) { return r; }
+inline ap_int<64> as_ap_int(int r) { return ap_int<64>(r); }
+inline ap_int<64> as_ap_int(long r) { return ap_int<64>(r); }
+inline ap_int<64> as_ap_int(long long r) { return ap_int<64>(r); }
+
 // The value of type T whose raw integer is r (the low bits of r, reinterpreted).
 template <class T, class R> T from_raw(const R &r) {
 #pragma HLS INLINE
     const int W = fx<T>::width;
     T x;
-    x.range(W - 1, 0) = r.range(W - 1, 0);
+    x.range(W - 1, 0) = as_ap_int(r).range(W - 1, 0);
     return x;
 }
 
