@@ -255,14 +255,16 @@ _BRIDGE = """\
 // Raw values pass as 64-bit limbs, least significant first: any width, exactly.
 #include "firmware/TOP.h"
 
+#define EXPORT __attribute__((visibility("default")))
+
 extern "C" {
 
-int nn2rtl_n_input() { return N_INPUT; }
-int nn2rtl_n_output() { return N_OUTPUT; }
-int nn2rtl_input_limbs() { return nn2rtl::limbs<input_t>::count; }
-int nn2rtl_output_limbs() { return nn2rtl::limbs<result_t>::count; }
+EXPORT int nn2rtl_n_input() { return N_INPUT; }
+EXPORT int nn2rtl_n_output() { return N_OUTPUT; }
+EXPORT int nn2rtl_input_limbs() { return nn2rtl::limbs<input_t>::count; }
+EXPORT int nn2rtl_output_limbs() { return nn2rtl::limbs<result_t>::count; }
 
-void nn2rtl_predict(long rows, const uint64_t *in, uint64_t *out) {
+EXPORT void nn2rtl_predict(long rows, const uint64_t *in, uint64_t *out) {
     const int li = nn2rtl::limbs<input_t>::count, lo = nn2rtl::limbs<result_t>::count;
     for (long r = 0; r < rows; r++) {
         input_t x[N_INPUT];

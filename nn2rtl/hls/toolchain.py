@@ -132,7 +132,10 @@ def _compile(files, sources, output_name, extra_flags, label):
 
 def compile_library(files, top):
     """The project's C++ (top function + ctypes bridge) as a shared library, cached by content."""
-    return _compile(files, [f"firmware/{top}.cpp", f"{top}_bridge.cpp"], f"{top}.so", ["-shared", "-fPIC"],
+    # only the bridge's C functions are exported, and no symbol is process-wide unique: two designs loaded in one
+    # process may instantiate the same template for layers of the same name, and must not share its statics
+    return _compile(files, [f"firmware/{top}.cpp", f"{top}_bridge.cpp"], f"{top}.so",
+                    ["-shared", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-gnu-unique"],
                     f"compiling the HLS C++ of '{top}'")
 
 

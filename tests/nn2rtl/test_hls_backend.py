@@ -312,3 +312,15 @@ def test_cli_without_ap_types_exits_2_with_what_to_install(example_model, tmp_pa
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     assert "ap_fixed.h" in r.stderr and "nn2rtl[hls]" in r.stderr
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_two_designs_with_the_same_layer_names_and_types_in_one_process(tmp_path):
+    """Layers of the same name and types instantiate the same templates: each library keeps its own constants."""
+    designs = []
+    for seed in (1, 2):
+        path = models.save(models.chain(4, [("fc", 5), ("Relu", {}), ("fc", 3)], seed=seed), tmp_path / f"{seed}.onnx")
+        designs.append(nn2rtl.convert(path, top="same", backends=("hls",)))
+    for d in designs + designs[::-1]:
+        d._hls_model = None
+    for d in designs:
+        assert_cpp_equals_golden(d, n=200)
