@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-hls bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -101,6 +101,11 @@ $(HLS4ML_STAMP): pyproject.toml
 	test -x $(HLS4ML_VENV)/bin/python || $(PYTHON) -m venv $(HLS4ML_VENV)
 	$(HLS4ML_VENV)/bin/python -m pip install -q "hls4ml==1.3.0" "qonnx==1.0.0" "torch==2.13.0" "onnxscript" -e .
 	touch $(HLS4ML_STAMP)
+
+# the HLS C++ back end beside hls4ml 1.3.0 in one run: convert/write/g++ time, predict throughput on 100k inputs,
+# differing bits (benchmarks/results/hls.md)
+bench-hls: setup oracle
+	$(HLS4ML_VENV)/bin/python benchmarks/bench_hls.py
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle

@@ -48,11 +48,17 @@ def bench_nn2rtl(model, x, out_dir):
             "golden_differing": int((y != golden).sum())}, y
 
 
-def bench_hls4ml(model, x, out_dir):
+def bench_hls4ml(model, x, out_dir, torch_model=None):
+    """hls4ml's ONNX front end, or (``torch_model``: a convolutional network) its PyTorch front end, as
+    crosscheck_cnn_hls4ml.py uses it (hls4ml's ONNX channels-last conversion cannot place every layer)."""
     import hls4ml
     from crosscheck_hls4ml import hls4ml_model
     t0 = time.perf_counter()
-    hm = hls4ml_model(model, "fixed<16,6>", out_dir / "hls4ml_prj")
+    if torch_model is not None:
+        from crosscheck_cnn_hls4ml import hls4ml_pytorch
+        hm = hls4ml_pytorch(torch_model[0], torch_model[1], "fixed<16,6>", out_dir / "hls4ml_prj")
+    else:
+        hm = hls4ml_model(model, "fixed<16,6>", out_dir / "hls4ml_prj")
     t_convert = time.perf_counter() - t0
     t0 = time.perf_counter()
     hm.compile()
@@ -65,20 +71,34 @@ def bench_hls4ml(model, x, out_dir):
     return {"convert": t_convert, "compile": t_compile, "predict": t_predict, "version": hls4ml.__version__}, y
 
 
-def inputs(model, seed=0):
+def inputs(model, shape, seed=0):
+    """Random and extreme values on the input grid, in the model's input shape."""
     design = nn2rtl.convert(model, backends=("hls",))
     t = design.input.type
-    shape = np.load(ROOT / "examples" / f"{Path(model).stem}_inputs.npy").shape[1:] \
-        if (ROOT / "examples" / f"{Path(model).stem}_inputs.npy").exists() else (design.input.size,)
     raw = make_vectors(t, design.input.size, ROWS, seed)[:ROWS]
     return t.dequantize(raw).reshape((ROWS, *shape))
 
 
+def model_for(name, tmp):
+    """(ONNX path, input shape, (torch model, shape) for hls4ml's PyTorch front end or None)."""
+    import warnings
+    if name in ("jet_mlp", "jet_mlp_softmax"):
+        from crosscheck_hls4ml import variant
+        return variant(name, tmp), (16,), None
+    sys.path.append(str(ROOT / "tests"))
+    from helpers import cnn_models
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m, shape = cnn_models.build(name)
+        path = Path(tmp) / f"{name}.onnx"
+        cnn_models.export(name, path, dynamo=True, optimize=False)
+    return path, shape, (m, shape)
+
+
 def main(argv=None):
     import argparse
-    from crosscheck_hls4ml import variant
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["jet_mlp", "jet_mlp_softmax", "jet_cnn"])
+    p.add_argument("--models", nargs="+", default=["jet_mlp", "jet_mlp_softmax", "conv2d", "residual"])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hls.md"))
     args = p.parse_args(argv)
     results = []
@@ -86,21 +106,24 @@ def main(argv=None):
         tmp = Path(tmp)
         os.environ["NN2RTL_HLS_CACHE"] = str(tmp / "cache")  # empty: every nn2rtl build is a real compile
         for name in args.models:
-            model = ROOT / "examples" / "jet_cnn.onnx" if name == "jet_cnn" else variant(name, tmp)
-            x = inputs(model)
+            model, shape, torch_model = model_for(name, tmp)
+            x = inputs(model, shape)
             ours, y_ours = bench_nn2rtl(model, x, tmp / name)
             try:
-                theirs, y_theirs = bench_hls4ml(model, x, tmp / name)
+                theirs, y_theirs = bench_hls4ml(model, x, tmp / name, torch_model)
                 differing = int((y_ours != y_theirs).sum())
             except Exception as e:  # hls4ml cannot take this model: say so in the table
                 theirs, differing = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"}, None
             results.append({"model": name, "rows": ROWS, "nn2rtl": ours, "hls4ml": theirs,
                             "differing_from_hls4ml": differing})
             print(f"{name}: done", file=sys.stderr)
-    lines = [f"# HLS C++ back end vs hls4ml {next((r['hls4ml']['version'] for r in results if 'version' in r['hls4ml']), '')}",
+    version = next((r["hls4ml"]["version"] for r in results if "version" in r["hls4ml"]), "")
+    lines = [f"# HLS C++ back end vs hls4ml {version}",
              "", f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, g++; compile caches empty "
              f"(a fresh NN2RTL_HLS_CACHE; hls4ml always rebuilds); {ROWS:,} inputs per predict (random and "
-             "extreme values on the input grid). Default precision fixed<16,6>, reuse factor 1, io_parallel.", "",
+             "extreme values on the input grid). Default precision fixed<16,6>, reuse factor 1, io_parallel. "
+             "hls4ml reads the MLPs through its ONNX front end and the CNNs (tests/helpers/cnn_models.py) through "
+             "its PyTorch front end; nn2rtl reads the torch.onnx export.", "",
              "| model | tool | convert s | write s | g++ compile s | predict s | inferences/s | differing outputs |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:

@@ -1,10 +1,11 @@
 """The RTL fuzzer at length: random models (tests/helpers/random_models.py) through convert and Verilator.
 
-    python benchmarks/fuzz_rtl.py [--examples 500] [--seed 1]
+    python benchmarks/fuzz_rtl.py [--examples 500] [--seed 1] [--hls]
 
 Prints the count per outcome (bit-exact, refused with a message, failed) and the refusal messages by kind; each
 failure's case is saved to benchmarks/results/fuzz_rtl_failures/<n>.json (the drawn case, see
-tests/helpers/random_models.py) with the failed checks, to become a regression test."""
+tests/helpers/random_models.py) with the failed checks, to become a regression test. With ``--hls`` the HLS C++
+back end, compiled with g++, must give the golden model's bits too: golden = Verilator = C++."""
 
 import argparse
 import collections
@@ -27,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hls", action="store_true", help="also check the HLS C++ back end (g++) on every case")
     args = ap.parse_args()
     counts, refusals, failures = collections.Counter(), collections.Counter(), []
     out = ROOT / "benchmarks" / "results" / "fuzz_rtl_failures"
@@ -39,7 +41,7 @@ def main():
     def one(case):
         with tempfile.TemporaryDirectory() as d:
             try:
-                outcome, detail = random_models.check(case, Path(d))
+                outcome, detail = random_models.check(case, Path(d), hls=args.hls)
             except AssertionError as e:
                 outcome, detail = "failed", str(e)
                 out.mkdir(parents=True, exist_ok=True)

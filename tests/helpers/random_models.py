@@ -67,9 +67,10 @@ def cases(draw):
     return n_in, layers, config, draw(st.integers(0, 2**16))
 
 
-def check(case, work, vectors=150):
+def check(case, work, vectors=150, hls=False):
     """Convert and simulate one case; returns ``("ok", design)``, ``("refused", message)`` for a configuration
-    nn2rtl rejects with a clear error, or raises AssertionError with the failed checks."""
+    nn2rtl rejects with a clear error, or raises AssertionError with the failed checks. ``hls``: the HLS C++ (g++)
+    must give the golden model's bits on the same vectors too."""
     import nn2rtl
     from nn2rtl.errors import Nn2rtlError
 
@@ -90,4 +91,9 @@ def check(case, work, vectors=150):
         return "refused", str(e)
     r = design.simulate(vectors=vectors, seed=seed, work_dir=work)
     assert r.ok, (case, r.failures())
+    if hls:
+        from nn2rtl.design import make_vectors
+        raw = make_vectors(design.input.type, design.input.size, vectors, seed)
+        differ = int((design.predict_raw(raw, backend="hls") != design.predict_raw(raw)).sum())
+        assert not differ, (case, f"HLS C++: {differ} outputs differ from the golden model")
     return "ok", design
