@@ -27,7 +27,13 @@ def test_convert_writes_design_and_is_deterministic(example_model, tmp_path):
     d = json.loads((a / "design.json").read_text())
     assert d["latency"] == sum(layer["latency"] for layer in d["layers"]) == 17
     assert d["ii"] == 1
-    assert [layer["multipliers"] for layer in d["layers"] if layer["op"] == "Dense"] == [1024, 2048, 1024, 160]
+    # every product except the zero and +-2^k weights (shifts) gets a multiplier
+    from nn2rtl.design import Design
+    weights = [np.asarray(n.params["weight"]) for n in Design.load(a).graph.nodes if n.op == "Dense"]
+    free = [int(((w == 0) | (np.abs(w) & (np.abs(w) - 1) == 0)).sum()) for w in weights]
+    assert [layer["multipliers"] for layer in d["layers"] if layer["op"] == "Dense"] == \
+        [w.size - f for w, f in zip(weights, free)]
+    assert [w.size for w in weights] == [1024, 2048, 1024, 160] and sum(free) > 0
     assert d["layers"][0]["types"]["accum"] == "fixed<16,6>"
     assert "latency 17 cycles, II 1" in ra.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary directories left

@@ -10,9 +10,8 @@ of shape ``(filters,)``.
 
 import numpy as np
 
-from rtl_lib.adder_tree import tree_registers
 from rtl_lib.conv import WindowedDense
-from rtl_lib.dense import DenseParallel, cast_stages, neuron_latency
+from rtl_lib.dense import DenseParallel, dense_latency, dense_registers, is_shift_weight
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from . import Cost, Op, register
@@ -80,16 +79,30 @@ class Conv(Op):
     def golden(self, node, inputs):
         return [self._run(node, inputs[0], lambda x, w, b: dense_golden(x, w, b, node.types))]
 
-    def _kernel(self, node, gi, library):
-        w = node.params["weight"]
+    @staticmethod
+    def _group(node, gi):
+        """Group ``gi``'s weights (window x filters) and bias (or None)."""
+        w = np.asarray(node.params["weight"])
         fg = w.shape[2]
         bias = node.params.get("bias")
-        args = dict(in_type=node.types["input"], weights=np.asarray(w)[gi], weight_type=node.types["weight"],
-                    bias=None if bias is None else np.asarray(bias)[gi * fg:(gi + 1) * fg],
+        return w[gi], None if bias is None else np.asarray(bias)[gi * fg:(gi + 1) * fg]
+
+    def _parallel_latency(self, node):
+        """At reuse factor 1 the groups' kernels are aligned to the slowest one."""
+        tacc, tout = node.types["accum"], node.types["result"]
+        return max(dense_latency(*self._group(node, gi), _levels_per_stage(node), tacc, tout)
+                   for gi in range(np.asarray(node.params["weight"]).shape[0]))
+
+    def _kernel(self, node, gi, library):
+        w, b = self._group(node, gi)
+        args = dict(in_type=node.types["input"], weights=w, weight_type=node.types["weight"], bias=b,
                     bias_type=node.types.get("bias"), accum_type=node.types["accum"],
                     out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
         reuse = _reuse(node)
-        return lambda: DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
+        if reuse == 1:
+            latency = self._parallel_latency(node)
+            return lambda: DenseParallel(latency=latency, **args)
+        return lambda: DenseResource(reuse=reuse, **args)
 
     def block(self, node, graph, library=None):
         require_wrap_accum(node)
@@ -110,10 +123,11 @@ class Conv(Op):
         layer.call("nn2rtl::conv", windows, *hls_weights(node, layer, (g * fg,)))
 
     def cost(self, node, graph):
-        """The kernel's schedule (:func:`neuron_latency` or :func:`mac_latency`), once per pixel and group.
+        """The kernel's schedule (:func:`dense_latency` or :func:`mac_latency`), once per pixel and group.
 
-        Multipliers at reuse factor 1 count only the products that exist: a zero weight and a window position in
-        the zero padding multiply by a constant zero, which synthesis removes."""
+        Multipliers at reuse factor 1 count only the products that need one: a zero weight costs nothing, a
+        +-2^k weight is a shift, and a window position in the zero padding multiplies a constant zero, which
+        synthesis removes."""
         w = np.asarray(node.params["weight"])
         g, k, fg = w.shape
         idx = conv_windows(node.attrs)
@@ -122,12 +136,12 @@ class Conv(Op):
         tacc, tout = node.types["accum"], node.types["result"]
         products = p * g * k * fg
         if reuse == 1:
-            nonzero = (w != 0).sum(axis=2)                                   # (G, K): non-zero weights per row
+            shift = np.vectorize(is_shift_weight, otypes=[bool])(w) if w.size else np.zeros(w.shape, bool)
+            needs = ((w != 0) & ~shift).sum(axis=2)                          # (G, K): multiplied weights per row
             live = (idx >= 0)                                                 # (P, G, K)
-            multipliers = int((live * nonzero[None, :, :]).sum())
-            latency = neuron_latency(k, lps, tacc, tout)
-            registers = p * g * (fg * ((k + 1) * tacc.width + tree_registers(k + 1, lps) * tacc.width
-                                       + tout.width * cast_stages(tacc, tout)) + latency)
+            multipliers = int((live * needs[None, :, :]).sum())
+            latency = self._parallel_latency(node)
+            registers = p * sum(dense_registers(*self._group(node, gi), lps, tacc, tout, latency) for gi in range(g))
             return Cost(latency=latency, ii=1, multipliers=multipliers, products=products, registers=registers)
         plan = mac_plan(k, fg, reuse)
         return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=p * g * plan.multipliers,

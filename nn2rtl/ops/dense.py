@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 
-from rtl_lib.adder_tree import tree_registers
-from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, cast_stages, neuron_latency
+from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, count_multipliers, dense_latency, dense_registers
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
 
@@ -237,7 +236,8 @@ class Dense(Op):
         layer.call("nn2rtl::dense", *hls_weights(node, layer, (n_out,)))
 
     def cost(self, node, graph):
-        """Read off the schedules the blocks are built with (:func:`neuron_latency`, :func:`mac_latency`)."""
+        """Read off the schedules the blocks are built with (:func:`dense_latency`, :func:`mac_latency`). At reuse
+        factor 1 a zero weight costs nothing and a +-2^k weight is a shift: ``multipliers`` counts the others."""
         n_in, n_out = node.params["weight"].shape
         lps, reuse = _levels_per_stage(node), _reuse(node)
         tacc, tout = node.types["accum"], node.types["result"]
@@ -245,11 +245,9 @@ class Dense(Op):
             return Cost(latency=popcount_latency(n_in, lps), ii=1, multipliers=0, products=n_in * n_out,
                         registers=popcount_registers(n_in, n_out, lps, tout))
         if reuse == 1:
-            latency = neuron_latency(n_in, lps, tacc, tout)
-            registers = (n_out * ((n_in + 1) * tacc.width + tree_registers(n_in + 1, lps) * tacc.width
-                                  + tout.width * cast_stages(tacc, tout)) + latency)
-            return Cost(latency=latency, ii=1, multipliers=n_in * n_out, products=n_in * n_out,
-                        registers=registers, rom_bits=0)
+            w, b = node.params["weight"], node.params.get("bias")
+            return Cost(latency=dense_latency(w, b, lps, tacc, tout), ii=1, multipliers=count_multipliers(w),
+                        products=n_in * n_out, registers=dense_registers(w, b, lps, tacc, tout), rom_bits=0)
         plan = mac_plan(n_in, n_out, reuse)
         return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=plan.multipliers,
                     products=n_in * n_out,

@@ -11,7 +11,7 @@ from nn2rtl.graph import Node
 from nn2rtl.ops import REGISTRY
 from rtl_lib.activation import Relu
 from rtl_lib.adder_tree import tree_latency, tree_levels
-from rtl_lib.dense import DenseParallel, neuron_latency
+from rtl_lib.dense import DenseParallel, count_multipliers, dense_latency
 
 
 def run_block(block, rows, w_in, n_out, w_out, signed):
@@ -48,6 +48,12 @@ CASES = [
          to="fixed<6,2,RND,SAT>", lps=2),
     dict(n_in=1, n_out=4, ti="fixed<4,4>", tw="fixed<4,2>", tb="fixed<4,2>", tacc="fixed<8,6>",
          to="ufixed<5,3,RND_CONV,SAT_SYM>", lps=3),
+    # pruned: 70 % zeros, +-2^k weights (shifts), an all-zero column, a column of only a bias (constants), the
+    # smallest weight code (-2^(W-1), a shift too); unsigned inputs with negative shifts
+    dict(n_in=9, n_out=6, ti="ufixed<6,2>", tw="fixed<6,2>", tb="fixed<8,3>", tacc="fixed<14,6>",
+         to="fixed<8,3,RND,SAT>", lps=1, pruned=True),
+    dict(n_in=12, n_out=5, ti="fixed<7,3>", tw="fixed<5,1>", tb="fixed<6,2>", tacc="fixed<10,4>",
+         to="fixed<7,3>", lps=2, pruned=True),
 ]
 
 
@@ -59,6 +65,16 @@ def test_dense_block_bit_exact_and_latency(case):
     w = rng.integers(t["tw"].min_raw, t["tw"].max_raw, size=(c["n_in"], c["n_out"]), endpoint=True)
     w[0, 0] = 0  # a zero weight
     b = rng.integers(t["tb"].min_raw, t["tb"].max_raw, size=c["n_out"], endpoint=True)
+    if c.get("pruned"):
+        w[rng.random(w.shape) < 0.7] = 0
+        tw = t["tw"]
+        shifts = [v for k in range(tw.width) for v in (1 << k, -(1 << k)) if tw.min_raw <= v <= tw.max_raw]
+        mask = rng.random(w.shape) < 0.4
+        w[mask] = rng.choice(shifts, size=int(mask.sum()))
+        w[1, 0] = tw.min_raw
+        w[:, 1] = 0          # an output that is the bias alone
+        w[:, 2], b[2] = 0, 0  # an output that is zero
+        b[3] = 0             # a column without a bias leaf
     blk = DenseParallel(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], t["to"], levels_per_stage=c["lps"])
     ti = t["ti"]
     rows = np.concatenate([
@@ -69,7 +85,18 @@ def test_dense_block_bit_exact_and_latency(case):
     (expected,) = REGISTRY["Dense"].golden(node, [rows])
     got, lat = run_block(blk, rows, ti.width, c["n_out"], t["to"].width, t["to"].signed)
     assert got == expected.tolist()
-    assert set(lat) == {blk.latency} == {neuron_latency(c["n_in"], c["lps"], t["tacc"], t["to"])}
+    assert set(lat) == {blk.latency} == {dense_latency(w, b, c["lps"], t["tacc"], t["to"])}
+    assert blk.multipliers == count_multipliers(w)
+
+
+def test_zero_and_power_of_two_weights_need_no_multiplier():
+    w = np.array([[0, 1, -1, 3], [4, -8, 0, -5], [0, 0, 0, 0], [-16, 2, 6, 0]])
+    assert count_multipliers(w) == 3  # 3, -5 and 6; zeros and +-2^k are free
+    t = FixedType(8, 3)
+    acc = FixedType(16, 6)
+    # the widest column has 3 non-zero weights and the bias: 4 leaves, 2 tree levels
+    assert dense_latency(w, np.array([1, 0, 0, 0]), 1, acc, t) == 1 + 2
+    assert dense_latency(np.zeros((5, 2), int), None, 1, acc, t) == 1  # constant outputs
 
 
 def test_relu_block():

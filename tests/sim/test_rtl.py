@@ -59,7 +59,12 @@ def test_every_reuse_factor_bit_exact_with_stated_latency_and_ii(reuse, tmp_path
     path = models.save(models.torch_mlp([5, 11, 3], seed=reuse), tmp_path / "m.onnx")
     design = nn2rtl.convert(path, precision="fixed<10,4>", reuse=reuse, top=f"mlp_r{reuse}")
     dense = [c for c in design.costs.values() if c.products]
-    assert [c.multipliers for c in dense] == [-(-55 // reuse), -(-33 // reuse)]
+    if reuse == 1:  # constant weights: zeros and +-2^k are free
+        from rtl_lib.dense import count_multipliers
+        want = [count_multipliers(n.params["weight"]) for n in design.graph.nodes if n.op == "Dense"]
+    else:  # the MAC array: one multiplier per slot
+        want = [-(-55 // reuse), -(-33 // reuse)]
+    assert [c.multipliers for c in dense] == want
     assert design.ii == reuse
     r = design.simulate(vectors=300, seed=reuse, work_dir=tmp_path)
     assert r.ok, r.failures()
@@ -199,3 +204,34 @@ def test_all_combinational_designs_pass_valid_and_ready_through(layers, tmp_path
     r = design.simulate(vectors=300, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == 0 and r.stall_cycles > 0
+
+
+def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_path):
+    """70 % zero weights, +-2^k weights and a whole output with no weight at all: no multiplier, adder-tree leaf
+    or register for a zero, a shift for +-2^k; bit-exact in Verilator with the stated latency."""
+    import onnx
+    from onnx import numpy_helper
+
+    from rtl_lib.dense import count_multipliers
+    model = models.torch_mlp([12, 10, 4], seed=11)
+    rng = np.random.default_rng(3)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init).copy()
+        if w.ndim != 2:
+            continue
+        w[rng.random(w.shape) < 0.7] = 0.0
+        mask = rng.random(w.shape) < 0.3
+        w[mask] = rng.choice([0.5, -0.25, 1.0, -2.0, 0.125], size=int(mask.sum()))
+        w[0] = 0.0  # Gemm weights are (out, in): output 0 has no weight
+        init.CopyFrom(numpy_helper.from_array(w.astype(np.float32), init.name))
+    path = tmp_path / "pruned.onnx"
+    onnx.save(model, str(path))
+    design = nn2rtl.convert(path, precision="fixed<12,4>", top="pruned")
+    dense = [n for n in design.graph.nodes if n.op == "Dense"]
+    for n in dense:
+        w = np.asarray(n.params["weight"])
+        c = design.costs[n.name]
+        assert c.multipliers == count_multipliers(w) < int((w != 0).sum()) < w.size
+    r = design.simulate(vectors=400, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.latency_min == r.latency_max == design.latency
