@@ -5,7 +5,8 @@ Accepted shape (a dict, or the same as a YAML file)::
     Model:
       Precision: fixed<16,6>        # or {default: ..., weight: ..., bias: ..., result: ..., accum: ...}
       ReuseFactor: 1                # any positive integer: ceil(n_in*n_out/R) multipliers, II = R
-      Strategy: Latency             # or Resource (recorded; the reuse factor decides the datapath)
+      Strategy: Latency             # or Resource (recorded; the reuse factor decides the datapath), or
+                                    # distributed_arithmetic (R = 1: shifts and adds, no multiplier)
       AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
       IOType: io_parallel           # or io_stream: AXI4-Stream ports, line buffers, FIFOs sized by the schedule
       ElementsPerBeat: 4            # io_stream, a vector input or output (an MLP's): elements per beat (default all)
@@ -75,6 +76,8 @@ def _io_type(value, where):
 class Strategy(enum.Enum):
     LATENCY = "Latency"
     RESOURCE = "Resource"
+    #: hls4ml's name: constant products as shift-and-add graphs, no multiplier (reuse factor 1)
+    DISTRIBUTED_ARITHMETIC = "distributed_arithmetic"
 
 
 def _precision(value, where):
@@ -120,7 +123,7 @@ def _strategy(value, where):
     for s in Strategy:
         if isinstance(value, str) and value.strip().lower() == s.value.lower():
             return s
-    raise ConfigError(f"{where}: Strategy must be 'Latency' or 'Resource', not {value!r}")
+    raise ConfigError(f"{where}: Strategy must be 'Latency', 'Resource' or 'distributed_arithmetic', not {value!r}")
 
 
 def _check_keys(d, allowed, where):

@@ -26,6 +26,7 @@ class Cost:
     registers: int     #: flip-flop bits (estimate before synthesis)
     rom_bits: int = 0  #: bits of constant tables (weights selected per round, activation tables, thresholds)
     comparators: int = 0  #: comparisons with constants (multi-threshold quantisers: one per binary-search step)
+    adders: int = 0  #: two-input adders of shift-and-add products (Strategy distributed_arithmetic)
 
     def to_dict(self):
         return asdict(self)

@@ -11,6 +11,7 @@ of shape ``(filters,)``.
 import numpy as np
 
 from rtl_lib.conv import WindowedDense
+from rtl_lib.da import DenseDA
 from rtl_lib.dense import DenseParallel, dense_latency, dense_registers, is_shift_weight
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
@@ -19,8 +20,11 @@ from .dense import (
     _levels_per_stage,
     _reuse,
     choose_reuse,
+    da_cost,
     dense_golden,
+    hls_multipliers,
     hls_weights,
+    implementation,
     quantize_weights,
     require_wrap_accum,
 )
@@ -53,7 +57,7 @@ class Conv(Op):
         w = node.params["weight"]
         quantize_weights(node, graph, lc, in_type, w.shape[1])
         reuse = choose_reuse(node, lc, int(w.shape[1] * w.shape[2]))
-        node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
+        node.attrs["implementation"] = implementation(lc, reuse)
 
     def _run(self, node, x, fn):
         idx = conv_windows(node.attrs)
@@ -90,8 +94,10 @@ class Conv(Op):
     def _parallel_latency(self, node):
         """At reuse factor 1 the groups' kernels are aligned to the slowest one."""
         tacc, tout = node.types["accum"], node.types["result"]
-        return max(dense_latency(*self._group(node, gi), _levels_per_stage(node), tacc, tout)
-                   for gi in range(np.asarray(node.params["weight"]).shape[0]))
+        groups = range(np.asarray(node.params["weight"]).shape[0])
+        if node.attrs.get("implementation") == "distributed-arithmetic":
+            return max(da_cost(*self._group(node, gi), node.types, _levels_per_stage(node))[0] for gi in groups)
+        return max(dense_latency(*self._group(node, gi), _levels_per_stage(node), tacc, tout) for gi in groups)
 
     def _kernel(self, node, gi, library):
         w, b = self._group(node, gi)
@@ -99,6 +105,9 @@ class Conv(Op):
                     bias_type=node.types.get("bias"), accum_type=node.types["accum"],
                     out_type=node.types["result"], levels_per_stage=_levels_per_stage(node), library=library)
         reuse = _reuse(node)
+        if node.attrs.get("implementation") == "distributed-arithmetic":
+            latency = self._parallel_latency(node)
+            return lambda: DenseDA(latency=latency, **args)
         if reuse == 1:
             latency = self._parallel_latency(node)
             return lambda: DenseParallel(latency=latency, **args)
@@ -117,7 +126,7 @@ class Conv(Op):
         fg = np.asarray(node.params["weight"]).shape[2]
         layer.config(n_in=int(np.prod(node.attrs["in_shape"], dtype=np.int64)),
                      n_out=graph.tensors[node.outputs[0]].size, pixels=p, groups=g, window=k, filters_per_group=fg,
-                     reuse_factor=_reuse(node), multiplier_limit=max(1, self.cost(node, graph).multipliers))
+                     reuse_factor=_reuse(node), multiplier_limit=hls_multipliers(self, node, graph))
         windows = layer.index("windows", idx, comment="input element of every (pixel, group, window position); "
                                                        "-1: padding")
         layer.call("nn2rtl::conv", windows, *hls_weights(node, layer, (g * fg,)))
@@ -135,6 +144,11 @@ class Conv(Op):
         lps, reuse = _levels_per_stage(node), _reuse(node)
         tacc, tout = node.types["accum"], node.types["result"]
         products = p * g * k * fg
+        if node.attrs.get("implementation") == "distributed-arithmetic":
+            latency = self._parallel_latency(node)
+            per_group = [da_cost(*self._group(node, gi), node.types, lps, latency) for gi in range(g)]
+            return Cost(latency=latency, ii=1, multipliers=0, products=products,
+                        registers=p * sum(c[1] for c in per_group), adders=p * sum(c[2] for c in per_group))
         if reuse == 1:
             shift = np.vectorize(is_shift_weight, otypes=[bool])(w) if w.size else np.zeros(w.shape, bool)
             needs = ((w != 0) & ~shift).sum(axis=2)                          # (G, K): multiplied weights per row

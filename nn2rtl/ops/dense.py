@@ -4,11 +4,12 @@ import math
 
 import numpy as np
 
+from rtl_lib.da import DenseDA, da_latency, da_plan, da_registers
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, count_multipliers, dense_latency, dense_registers
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
 
-from ..config import AUTO
+from ..config import AUTO, Strategy
 from ..errors import ConfigError
 from ..fixed import MAX_INT64_BITS, FixedType, Overflow, as_raw_array, exact_type, quantize_params
 from . import Cost, Op, register, warn
@@ -129,6 +130,10 @@ def quantize_weights(node, graph, lc, in_type, n_in):
 
 def choose_reuse(node, lc, products):
     """The layer's reuse factor (at most its products per kernel), recorded with its strategy and tree depth."""
+    if lc.strategy is Strategy.DISTRIBUTED_ARITHMETIC and lc.reuse_factor > 1:
+        raise ConfigError(f"layer {node.label}: Strategy distributed_arithmetic computes every product at once as "
+                          f"shifts and adds (reuse factor 1), but ReuseFactor is {lc.reuse_factor}; use ReuseFactor "
+                          f"1, or Strategy Latency or Resource for a multiplier array")
     reuse = min(lc.reuse_factor, products)
     if reuse < lc.reuse_factor:  # as hls4ml, which picks a valid reuse factor: more rounds would only idle
         warn(node, f"ReuseFactor {lc.reuse_factor} exceeds its {products} products; {products} used (one "
@@ -137,6 +142,21 @@ def choose_reuse(node, lc, products):
     node.attrs["strategy"] = lc.strategy.value
     node.attrs["levels_per_stage"] = lc.levels_per_stage
     return reuse
+
+
+def implementation(lc, reuse):
+    """The datapath of a dense product: shifts and adds (Strategy distributed_arithmetic), one constant-weight
+    neuron per output (reuse factor 1), or a multiply-accumulate array."""
+    if lc.strategy is Strategy.DISTRIBUTED_ARITHMETIC:
+        return "distributed-arithmetic"
+    return "parallel" if reuse == 1 else "mac-array"
+
+
+def da_cost(weights, bias, types, lps, latency=None):
+    """``(latency, registers, adders)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
+    args = (weights, bias, types["input"], types["weight"], types["accum"], types["result"], lps)
+    return (latency or da_latency(*args), da_registers(*args),
+            da_plan(weights, bias, types["input"], types["weight"], types["accum"])[2])
 
 
 def require_wrap_accum(node):
@@ -179,6 +199,14 @@ def dense_golden(x, w, bias, types):
 NO_BIAS_TYPE = FixedType(1, 1, False)
 
 
+def hls_multipliers(op, node, graph):
+    """The HLS multiplier allocation: the RTL's multipliers (a shift-and-add layer: every product, so that the
+    HLS tool is free to make them shifts and adds too)."""
+    if node.attrs.get("implementation") == "distributed-arithmetic":
+        return max(1, op.cost(node, graph).products)
+    return max(1, op.cost(node, graph).multipliers)
+
+
 def hls_weights(node, layer, bias_shape):
     """The weight and bias constants of a dense product in the HLS C++ (zeros when there is no bias) and the
     configuration members that type them."""
@@ -203,7 +231,7 @@ class Dense(Op):
         reuse = choose_reuse(node, lc, products)
         # reuse 1: one multiplier per product (Latency, or Resource with nothing to share); otherwise a MAC array;
         # +-1 inputs (a bipolar quantiser) times +-1 weights: XNOR-popcount, no multiplier
-        node.attrs["implementation"] = "parallel" if reuse == 1 else "mac-array"
+        node.attrs["implementation"] = implementation(lc, reuse)
         if reuse == 1 and _binary(node, graph, in_type, tw, accum):
             node.attrs["implementation"] = "xnor-popcount"
 
@@ -227,12 +255,14 @@ class Dense(Op):
         if node.attrs.get("implementation") == "xnor-popcount":
             args.pop("library")
             return XnorPopcountDense(**args)
+        if node.attrs.get("implementation") == "distributed-arithmetic":
+            return DenseDA(**args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
 
     def hls(self, node, graph, layer):
         n_in, n_out = node.params["weight"].shape
         layer.config(n_in=n_in, n_out=n_out, reuse_factor=_reuse(node),
-                     multiplier_limit=max(1, self.cost(node, graph).multipliers))
+                     multiplier_limit=hls_multipliers(self, node, graph))
         layer.call("nn2rtl::dense", *hls_weights(node, layer, (n_out,)))
 
     def cost(self, node, graph):
@@ -244,6 +274,10 @@ class Dense(Op):
         if node.attrs.get("implementation") == "xnor-popcount":
             return Cost(latency=popcount_latency(n_in, lps), ii=1, multipliers=0, products=n_in * n_out,
                         registers=popcount_registers(n_in, n_out, lps, tout))
+        if node.attrs.get("implementation") == "distributed-arithmetic":
+            latency, registers, adders = da_cost(node.params["weight"], node.params.get("bias"), node.types, lps)
+            return Cost(latency=latency, ii=1, multipliers=0, products=n_in * n_out, registers=registers,
+                        adders=adders)
         if reuse == 1:
             w, b = node.params["weight"], node.params.get("bias")
             return Cost(latency=dense_latency(w, b, lps, tacc, tout), ii=1, multipliers=count_multipliers(w),

@@ -19,3 +19,15 @@ def test_cnn_bit_exact_in_verilator(name, reuse, tmp_path):
     assert r.ok, r.failures()
     assert r.results == r.vectors == 150
     assert r.latency_min == r.latency_max == design.latency and r.stated_ii == design.ii == reuse
+
+
+@pytest.mark.parametrize("name", ["depthwise"])
+def test_cnn_with_distributed_arithmetic_bit_exact_in_verilator(name, tmp_path):
+    """Shift-and-add kernels (groups aligned to the slowest, zero padding) in a convolutional network."""
+    path = tmp_path / f"{name}.onnx"
+    cnn_models.export(name, path, dynamo=False)
+    design = nn2rtl.convert(str(path), strategy="distributed_arithmetic", top=f"cnn_da_{name}")
+    assert all(c.multipliers == 0 for n, c in design.costs.items() if design.graph.node(n).op in ("Conv", "Dense"))
+    r = design.simulate(vectors=150, seed=6, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.latency_min == r.latency_max == design.latency

@@ -235,3 +235,27 @@ def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_pat
     r = design.simulate(vectors=400, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
+
+
+@pytest.mark.parametrize("accum", ["model", "auto"])
+def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_path):
+    """Strategy distributed_arithmetic: every product as shifts and adds (no multiplier), with the products rounded
+    into hls4ml's default accumulator (a register each) or exact in an 'auto' one (wiring into the tree)."""
+    path = models.save(models.torch_mlp([7, 9, 4], seed=21), tmp_path / "m.onnx")
+    cfg = {"Model": {"Precision": "fixed<12,4>", "Strategy": "distributed_arithmetic"}}
+    if accum == "auto":
+        cfg["LayerType"] = {"Dense": {"Precision": {"accum": "auto"}}}
+    design = nn2rtl.convert(path, config=cfg, top=f"da_{accum}")
+    dense = [c for n, c in design.costs.items() if design.graph.node(n).op == "Dense"]
+    assert [c.multipliers for c in dense] == [0, 0] and all(c.adders > 0 for c in dense)
+    assert all(n.attrs["implementation"] == "distributed-arithmetic" for n in design.graph.nodes if n.op == "Dense")
+    r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.latency_min == r.latency_max == design.latency
+
+
+def test_distributed_arithmetic_needs_reuse_factor_1(tmp_path):
+    path = models.save(models.torch_mlp([4, 3], seed=1), tmp_path / "m.onnx")
+    from nn2rtl.errors import ConfigError
+    with pytest.raises(ConfigError, match="distributed_arithmetic.*ReuseFactor is 4"):
+        nn2rtl.convert(path, config={"Model": {"Strategy": "distributed_arithmetic", "ReuseFactor": 4}})
