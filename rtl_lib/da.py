@@ -26,8 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from nn2rtl.fixed import FixedType
 
-from .adder_tree import build_adder_tree, tree_latency, tree_registers
-from .dense import cast_stages, check_dense_params
+from .adder_tree import tree_latency, tree_registers
+from .dense import cast_stages, check_dense_params, sum_to_output
 from .fixed import cast, shape_of
 from .pipeline import delayed
 
@@ -137,14 +137,9 @@ class SumNeuron(wiring.Component):
         m = Module()
         tacc, tout = self.accum_type, self.out_type
         W = tacc.width
-        shape = shape_of(tacc)
         leaves = [self.p[k * W:(k + 1) * W] for k in range(self.n)] + [self.b]
         leaves = [v.as_signed() if tacc.signed else v for v in leaves]
-        acc = build_adder_tree(m, leaves, shape, self.levels_per_stage, name="sum")
-        out = Signal(shape_of(tout), name="out")
-        domain = m.d.sync if cast_stages(tacc, tout) else m.d.comb
-        domain += out.eq(cast(acc, tacc, tout))
-        m.d.comb += self.y.eq(delayed(m, out, self.latency - self.own, name="align"))
+        sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own, self.y)
         return EnableInserter(self.en)(m)
 
 
@@ -152,7 +147,8 @@ class DenseDA(wiring.Component):
     """A dense layer with constant weights as shift-and-add graphs (see the module docstring).
 
     Ports as :class:`~rtl_lib.dense.DenseParallel`: ``i``, ``i_valid``, ``en``, ``o``, ``o_valid``. Attributes:
-    ``latency``, ``adders``, ``exact`` (digits shared across products), ``multipliers`` (0).
+    ``latency``, ``adders``, ``exact`` (the products need no rounding: no register of their own),
+    ``multipliers`` (0).
     """
 
     multipliers = 0

@@ -28,7 +28,7 @@ from .fixed import cast, cast_is_wiring, shape_of
 from .pipeline import delayed
 
 __all__ = ["SparseNeuron", "DenseParallel", "dense_latency", "dense_leaves", "dense_registers", "count_multipliers",
-           "is_shift_weight", "cast_stages", "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
+           "is_shift_weight", "sum_to_output", "cast_stages", "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
 
 #: Adder-tree levels between pipeline registers unless a layer asks otherwise.
 DEFAULT_LEVELS_PER_STAGE = 2
@@ -110,6 +110,16 @@ def check_dense_params(weights, weight_type, bias, bias_type, accum_type):
     return weights, bias, bias_type
 
 
+def sum_to_output(m, leaves, accum_type, out_type, levels_per_stage, align, y):
+    """Drive ``y`` with ``cast_out(sum leaves)``: the pipelined adder tree, the output cast (registered when it
+    rounds or saturates), then ``align`` more registers (a neuron narrower than its layer's widest)."""
+    acc = build_adder_tree(m, leaves, shape_of(accum_type), levels_per_stage, name="sum")
+    out = Signal(shape_of(out_type), name="out")
+    domain = m.d.sync if cast_stages(accum_type, out_type) else m.d.comb
+    domain += out.eq(cast(acc, accum_type, out_type))
+    m.d.comb += y.eq(delayed(m, out, align, name="align"))
+
+
 def _split_column(column):
     """``(multiplied, shifted)`` of a constant weight column: ``[(input, weight)]`` for weights needing a
     multiplier, ``[(input, k, negative)]`` for ``+-2**k`` weights; zeros are left out."""
@@ -185,16 +195,12 @@ class SparseNeuron(wiring.Component):
             b = Signal(acc_shape, name="bias")  # registered alongside the products
             m.d.sync += b.eq(cast(self.b, self.bias_type, tacc))
             leaves.append(b)
-        acc = build_adder_tree(m, leaves, acc_shape, self.levels_per_stage, name="sum")
-        out = Signal(shape_of(tout), name="out")
-        domain = m.d.sync if cast_stages(tacc, tout) else m.d.comb
-        domain += out.eq(cast(acc, tacc, tout))
-        m.d.comb += self.y.eq(delayed(m, out, self.latency - self.own_latency, name="align"))
+        sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own_latency, self.y)
         return EnableInserter(self.en)(m)
 
 
 class DenseParallel(wiring.Component):
-    """A dense layer with constant weights: ``n_out`` :class:`Neuron`\\ s side by side, sharing the input.
+    """A dense layer with constant weights: ``n_out`` :class:`SparseNeuron`\\ s side by side, sharing the input.
 
     Parameters
     ----------
