@@ -194,7 +194,10 @@ def test_project_layout_types_pragmas_and_raw_weights(mlp):
     assert f"#pragma HLS PIPELINE II={mlp.ii}" in cpp
     assert cpp.count("nn2rtl::dense<") == 4
     params = f["firmware/parameters.h"]
-    assert "static const int multiplier_limit = 1024;" in params  # 16 x 64 at reuse factor 1
+    first = [n for n in mlp.graph.nodes if n.op == "Dense"][0]
+    # at reuse factor 1: the RTL's multipliers (the 16 x 64 products but the zero and +-2^k weights)
+    assert f"static const int multiplier_limit = {mlp.costs[first.name].multipliers};" in params
+    assert 900 < mlp.costs[first.name].multipliers < 1024
     dense = [n for n in mlp.graph.nodes if n.op == "Dense"][0]
     w = np.asarray(dense.params["weight"]).reshape(-1)
     text = next(v for k, v in f.items() if k.startswith("firmware/weights/") and k.endswith("_weight.h"))

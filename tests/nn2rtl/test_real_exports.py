@@ -230,7 +230,10 @@ def test_binary_layers_are_xnor_popcounts(zoo):
         assert rep[n.name]["multipliers"] == 0
         assert rep[n.name]["products"] == n.params["weight"].size
         assert rep[n.name]["implementation"] == "xnor-popcount"
-    assert d.report()["totals"]["multipliers"] == 32 * 48 + 10  # the 8-bit input layer and the output scaling
+    # the 8-bit input layer's +-1 weights are negations, not multipliers: only the output scaling multiplies
+    first = d.graph.nodes[0]
+    assert rep[first.name]["multipliers"] == 0 and rep[first.name]["products"] == 32 * 48
+    assert d.report()["totals"]["multipliers"] == rep[d.graph.nodes[-1].name]["multipliers"] == 10
 
 
 def _arithmetic(d):
