@@ -42,7 +42,7 @@ def test_yaml_file(tmp_path):
     ({"Model": {"ReuseFactor": 0}}, ConfigError, "positive integer"),
     ({"Model": {"AdderLevelsPerStage": 0}}, ConfigError, "AdderLevelsPerStage must be a positive integer"),
     ({"LayerType": {"Dense": {"AdderLevelsPerStage": "2"}}}, ConfigError, "LayerType.Dense.AdderLevelsPerStage"),
-    ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency' or 'Resource'"),
+    ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency', 'Resource' or 'distributed_arithmetic', not 'Fast'"),
     ({"Model": {"IOType": "io_streaming"}}, ConfigError, "io_parallel, io_stream"),
     ({"Model": {"ElementsPerBeat": 0}}, ConfigError, "ElementsPerBeat"),
     ({"Model": {"ClockPeriod": "5ns"}}, ConfigError, "ClockPeriod"),
