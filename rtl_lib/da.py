@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from nn2rtl.fixed import FixedType
 
 from .adder_tree import tree_latency, tree_registers
-from .dense import cast_stages, check_dense_params, sum_to_output
+from .dense import cast_stages, setup_dense, sum_to_output
 from .fixed import cast, shape_of
 from .pipeline import delayed
 
@@ -50,7 +50,8 @@ def csd(w):
 
 
 def exact_sharing(in_type, weight_type, accum_type):
-    """Whether the accumulator holds every fractional bit of the products (then digits are summed freely)."""
+    """Whether the accumulator holds every fractional bit of the products (then a product is cast without
+    rounding: wiring into the tree, no register of its own)."""
     return accum_type.frac >= in_type.product(weight_type).frac
 
 
@@ -156,22 +157,13 @@ class DenseDA(wiring.Component):
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
                  latency=None, library=None):
         try:
-            weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
+            setup_dense(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
+                        library, latency, lambda w, b: da_latency(w, b, in_type, weight_type, accum_type, out_type,
+                                                                 levels_per_stage))
         except ValueError:
             self._MustUse__silence = True
             raise
-        self.n_in, self.n_out = weights.shape
-        self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
-        self.accum_type, self.out_type = accum_type, out_type
-        self.weights, self.bias = weights, bias
-        self.levels_per_stage = levels_per_stage
-        self.library = library
-        self.exact, self.leaves, self.adders = da_plan(weights, bias, in_type, weight_type, accum_type)
-        own = da_latency(weights, bias, in_type, weight_type, accum_type, out_type, levels_per_stage)
-        if latency is not None and latency < own:
-            self._MustUse__silence = True
-            raise ValueError(f"latency {latency} is below the layer's own {own}")
-        self.latency = own if latency is None else latency
+        self.exact, self.leaves, self.adders = da_plan(self.weights, self.bias, in_type, weight_type, accum_type)
         super().__init__({"i": In(self.n_in * in_type.width), "i_valid": In(1), "en": In(1, init=1),
                           "o": Out(self.n_out * out_type.width), "o_valid": Out(1)})
 

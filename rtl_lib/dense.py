@@ -9,7 +9,7 @@ adder-tree leaf, no register), a weight of ``+-2**k`` is a shift (no multiplier)
 multiplier (:func:`count_multipliers`). Pipeline (one new input every cycle), see :func:`dense_latency`:
 
 1. products, cast to the accumulator type, registered (1 cycle);
-2. a balanced adder tree over the non-zero products and a non-zero bias, registered every ``levels_per_stage``
+2. a balanced adder tree over the non-zero products and the bias, registered every ``levels_per_stage``
    levels (:func:`~rtl_lib.adder_tree.tree_latency` cycles);
 3. cast to the output type: wiring when it is TRN and WRAP (the default; no cycle), otherwise a register (1 cycle,
    see :func:`cast_stages`);
@@ -28,7 +28,8 @@ from .fixed import cast, cast_is_wiring, shape_of
 from .pipeline import delayed
 
 __all__ = ["SparseNeuron", "DenseParallel", "dense_latency", "dense_leaves", "dense_registers", "count_multipliers",
-           "is_shift_weight", "sum_to_output", "cast_stages", "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
+           "needs_multiplier", "is_shift_weight", "setup_dense", "sum_to_output", "cast_stages",
+           "check_dense_params", "DEFAULT_LEVELS_PER_STAGE"]
 
 #: Adder-tree levels between pipeline registers unless a layer asks otherwise.
 DEFAULT_LEVELS_PER_STAGE = 2
@@ -46,12 +47,16 @@ def is_shift_weight(w):
     return a != 0 and a & (a - 1) == 0
 
 
+def needs_multiplier(weights):
+    """Boolean array: which constant weights need a multiplier (neither zero nor ``+-2**k``)."""
+    w = np.asarray(weights)
+    return np.vectorize(lambda v: v != 0 and not is_shift_weight(v), otypes=[bool])(w) if w.size else \
+        np.zeros(w.shape, bool)
+
+
 def count_multipliers(weights):
     """Multipliers a constant-weight product needs: one per weight that is neither zero nor ``+-2**k``."""
-    w = np.abs(np.asarray(weights).astype(object if np.asarray(weights).dtype == object else np.int64))
-    nonzero = w != 0
-    pow2 = np.vectorize(is_shift_weight, otypes=[bool])(w) if w.size else np.zeros(w.shape, bool)
-    return int((nonzero & ~pow2).sum())
+    return int(needs_multiplier(weights).sum())
 
 
 def dense_leaves(weights, bias):
@@ -110,6 +115,23 @@ def check_dense_params(weights, weight_type, bias, bias_type, accum_type):
     return weights, bias, bias_type
 
 
+def setup_dense(block, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
+                library, latency, own_latency):
+    """Check and record the parameters of a constant-weight dense block (``DenseParallel``, ``DenseDA``) on
+    ``block``; ``own_latency(weights, bias)`` is its schedule, ``latency`` a longer one to align to (or None)."""
+    weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
+    block.n_in, block.n_out = weights.shape
+    block.in_type, block.weight_type, block.bias_type = in_type, weight_type, bias_type
+    block.accum_type, block.out_type = accum_type, out_type
+    block.weights, block.bias = weights, bias
+    block.levels_per_stage = levels_per_stage
+    block.library = library
+    own = own_latency(weights, bias)
+    if latency is not None and latency < own:
+        raise ValueError(f"latency {latency} is below the layer's own {own}")
+    block.latency = own if latency is None else latency  # a longer one: every output aligned to it
+
+
 def sum_to_output(m, leaves, accum_type, out_type, levels_per_stage, align, y):
     """Drive ``y`` with ``cast_out(sum leaves)``: the pipelined adder tree, the output cast (registered when it
     rounds or saturates), then ``align`` more registers (a neuron narrower than its layer's widest)."""
@@ -137,10 +159,10 @@ def _split_column(column):
 class SparseNeuron(wiring.Component):
     """One output of a constant-weight dense product, given only what it needs: ``n_mult`` inputs with their
     weights (multiplied), ``n_shift`` inputs already shifted left by their weight's ``k`` (``+-2**k`` weights: a
-    shift is wiring, done by the caller; ``neg`` marks the negative ones), and a bias when ``has_bias``.
+    shift is wiring, done by the caller; ``neg`` marks the negative ones), and the bias.
 
     ``y = cast_out(cast_acc(b) + sum cast_acc(x_m * w_m) + sum cast_acc(+-x_s))``, pipelined to ``latency``
-    cycles (the products' register, the adder tree over the ``n_mult + n_shift (+1)`` leaves, the output cast,
+    cycles (the products' register, the adder tree over the ``n_mult + n_shift + 1`` leaves, the output cast,
     then alignment registers up to ``latency``). The structure depends on the counts and types only, so the
     columns of a layer share a few module definitions; the weights, shift flags and bias are ports that the
     instances tie to constants.
@@ -149,13 +171,10 @@ class SparseNeuron(wiring.Component):
     ``in_type.width + shift_bits`` bits, signed), ``neg`` (``n_shift`` bits), ``b`` (bias), ``en``, ``y``.
     """
 
-    def __init__(self, n_mult, n_shift, shift_bits, has_bias, in_type, weight_type, bias_type, accum_type, out_type,
+    def __init__(self, n_mult, n_shift, shift_bits, in_type, weight_type, bias_type, accum_type, out_type,
                  levels_per_stage=DEFAULT_LEVELS_PER_STAGE, latency=None):
-        leaves = n_mult + n_shift + int(has_bias)
-        if leaves < 1:
-            self._MustUse__silence = True
-            raise ValueError("a neuron needs at least one weight or a bias (a constant output needs no neuron)")
-        self.n_mult, self.n_shift, self.shift_bits, self.has_bias = n_mult, n_shift, shift_bits, has_bias
+        leaves = n_mult + n_shift + 1
+        self.n_mult, self.n_shift, self.shift_bits = n_mult, n_shift, shift_bits
         self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
         self.accum_type, self.out_type = accum_type, out_type
         self.levels_per_stage = levels_per_stage
@@ -191,10 +210,9 @@ class SparseNeuron(wiring.Component):
             p = Signal(acc_shape, name=f"s{k}")
             m.d.sync += p.eq(cast(Mux(self.neg[k], -v, v), src, tacc))
             leaves.append(p)
-        if self.has_bias:
-            b = Signal(acc_shape, name="bias")  # registered alongside the products
-            m.d.sync += b.eq(cast(self.b, self.bias_type, tacc))
-            leaves.append(b)
+        b = Signal(acc_shape, name="bias")  # registered alongside the products
+        m.d.sync += b.eq(cast(self.b, self.bias_type, tacc))
+        leaves.append(b)
         sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own_latency, self.y)
         return EnableInserter(self.en)(m)
 
@@ -228,18 +246,9 @@ class DenseParallel(wiring.Component):
 
     def _setup(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
                library, latency):
-        weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
-        self.n_in, self.n_out = weights.shape
-        self.in_type, self.weight_type, self.bias_type = in_type, weight_type, bias_type
-        self.accum_type, self.out_type = accum_type, out_type
-        self.weights, self.bias = weights, bias
-        self.levels_per_stage = levels_per_stage
-        self.library = library
-        own = dense_latency(weights, bias, levels_per_stage, accum_type, out_type)
-        if latency is not None and latency < own:
-            raise ValueError(f"latency {latency} is below the layer's own {own}")
-        self.latency = own if latency is None else latency  # a longer one: every neuron aligned to it
-        self.multipliers = count_multipliers(weights)
+        setup_dense(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
+                    library, latency, lambda w, b: dense_latency(w, b, levels_per_stage, accum_type, out_type))
+        self.multipliers = count_multipliers(self.weights)
         super().__init__({
             "i": In(self.n_in * in_type.width),
             "i_valid": In(1),
@@ -266,7 +275,7 @@ class DenseParallel(wiring.Component):
                 m.d.comb += y.eq(Const(int(tout.cast(tacc.cast(np.array(bias), self.bias_type), tacc)),
                                        shape_of(tout)))
                 continue
-            args = (len(mult), len(shift), kmax, True, ti, tw, self.bias_type, tacc, tout, self.levels_per_stage,
+            args = (len(mult), len(shift), kmax, ti, tw, self.bias_type, tacc, tout, self.levels_per_stage,
                     self.latency)
             x = Cat(*[self.i[i * ti.width:(i + 1) * ti.width] for i, _ in mult]) if mult else Const(0, 1)
             w = Cat(*[Const(wv & ((1 << tw.width) - 1), tw.width) for _, wv in mult]) if mult else Const(0, 1)

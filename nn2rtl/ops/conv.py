@@ -12,7 +12,7 @@ import numpy as np
 
 from rtl_lib.conv import WindowedDense
 from rtl_lib.da import DenseDA
-from rtl_lib.dense import DenseParallel, dense_latency, dense_registers, is_shift_weight
+from rtl_lib.dense import DenseParallel, dense_latency, dense_registers, needs_multiplier
 from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from . import Cost, Op, register
@@ -150,8 +150,7 @@ class Conv(Op):
             return Cost(latency=latency, ii=1, multipliers=0, products=products,
                         registers=p * sum(c[1] for c in per_group), adders=p * sum(c[2] for c in per_group))
         if reuse == 1:
-            shift = np.vectorize(is_shift_weight, otypes=[bool])(w) if w.size else np.zeros(w.shape, bool)
-            needs = ((w != 0) & ~shift).sum(axis=2)                          # (G, K): multiplied weights per row
+            needs = needs_multiplier(w).sum(axis=2)                           # (G, K): multiplied weights per row
             live = (idx >= 0)                                                 # (P, G, K)
             multipliers = int((live * needs[None, :, :]).sum())
             latency = self._parallel_latency(node)

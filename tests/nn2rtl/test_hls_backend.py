@@ -129,6 +129,17 @@ def test_bundled_examples_in_cpp_equal_the_golden_model(example_model):
         assert_cpp_equals_golden(design, n=300)
 
 
+@pytest.mark.parametrize("name, op", [("tfc_w2a2", "Threshold"), ("cnn_w4a4", "Conv"), ("small_norm_ts", "Threshold")])
+def test_real_brevitas_exports_in_cpp_equal_the_golden_model(name, op, tmp_path_factory):
+    """Files written by Brevitas' own exporters (quantisers with float scales that become thresholds, batch
+    norms, convolutions with pooling) through the HLS back end."""
+    from helpers import real_exports
+    path = real_exports.model_path(tmp_path_factory.mktemp("zoo"), name)
+    design = nn2rtl.convert(path, backends=("hls",))
+    assert op in {n.op for n in design.graph.nodes}
+    assert_cpp_equals_golden(design, n=200)
+
+
 def test_io_stream_designs_get_the_same_cpp(tmp_path):
     path = tmp_path / "stack.onnx"
     models.conv_stack(path, channels=(2, 3, 2), size=6)

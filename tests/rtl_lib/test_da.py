@@ -36,6 +36,8 @@ def test_da_block_bit_exact_with_zeros_shifts_and_extremes(accum, exact, ti):
     b = rng.integers(-128, 128, size=5)
     blk = DenseDA(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], t["to"], levels_per_stage=1)
     assert blk.exact is exact and blk.multipliers == 0
+    # adders: one per extra digit of each product, one per product joining its output's bias
+    assert blk.adders == sum(max(len(csd(v)) - 1, 0) for v in w.flat) + int((w != 0).sum())
     ti_ = t["ti"]
     rows = np.concatenate([rng.integers(ti_.min_raw, ti_.max_raw, size=(60, 9), endpoint=True),
                            np.full((1, 9), ti_.max_raw), np.full((1, 9), ti_.min_raw)])
