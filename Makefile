@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-hls bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-hls bench-da bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -106,6 +106,15 @@ $(HLS4ML_STAMP): pyproject.toml
 # differing bits (benchmarks/results/hls.md)
 bench-hls: setup oracle
 	$(HLS4ML_VENV)/bin/python benchmarks/bench_hls.py
+
+# shift-and-add layers beside da4ml 0.6.0 (its own venv; run, never imported): adders, xc7 LUT/CARRY4/FF/DSP,
+# ECP5 LUTs and nextpnr fmax (benchmarks/results/da.md); native Yosys as for bench-cnn
+DA4ML_VENV ?= .venv-da4ml
+bench-da: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	test -x $(DA4ML_VENV)/bin/python || $(PYTHON) -m venv $(DA4ML_VENV)
+	$(DA4ML_VENV)/bin/python -m pip install -q "da4ml==0.6.0"
+	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python --ecp5
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle

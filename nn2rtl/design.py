@@ -17,6 +17,7 @@ from .errors import ConfigError, ModelError
 from .fixed import FixedType
 from .golden import run_golden
 from .graph import Graph, Node, Tensor, sanitize_name
+from .ops import REGISTRY
 from .rtl import balance_registers, schedule
 
 __all__ = ["Design", "convert", "make_vectors", "LINT_WAIVERS"]
@@ -163,6 +164,7 @@ class Design:
                                            "count_include_pad")
                    if k in n.attrs},
                 **c.to_dict(),
+                **REGISTRY[n.op].details(n, self.graph),
             })
         out = {
             "nn2rtl_version": __version__, "top": self.top, "source": self.source, "io_type": self.io_type,
@@ -179,6 +181,7 @@ class Design:
                        "registers": sum(c.registers for c in self.costs.values()),
                        "rom_bits": sum(c.rom_bits for c in self.costs.values()),
                        "comparators": sum(c.comparators for c in self.costs.values()),
+                       "adders": sum(c.adders for c in self.costs.values()),
                        # registers that delay the earlier branch of a merge (residual blocks, concatenations)
                        "balance_registers": 0 if self.stream else balance_registers(self.graph, self.costs)},
             "layers": layers,
@@ -207,7 +210,15 @@ class Design:
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        t = self.report()["totals"]
+        report = self.report()
+        t = report["totals"]
+        for lay in report["layers"]:
+            if "adder_graph" in lay:
+                a = lay["adder_graph"]
+                lines.append(f"{lay['name']}: shift-and-add graph of {a['adders']} adders ({a['adders_unshared']} "
+                             f"without sharing; {a['multipliers_instead']} multipliers with Strategy Latency), depth "
+                             f"{a['depth']} adder levels in {a['stages']} stages of {lay['levels_per_stage']}; shared "
+                             f"{a['sharing']}")
         if self.stream is not None:
             st = self.stream
             mem = st.memory_bits()
@@ -220,7 +231,8 @@ class Design:
         lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
                      f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
                      f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits"
-                     + (f", {t['comparators']} threshold comparators" if t["comparators"] else "") + " (estimate)")
+                     + (f", {t['comparators']} threshold comparators" if t["comparators"] else "")
+                     + (f", {t['adders']} shift-and-add adders" if t["adders"] else "") + " (estimate)")
         if "input_quantizer" in self.graph.meta:
             q = self.graph.meta["input_quantizer"]
             lines.append(f"input: floats are quantised by '{q['source']}'"

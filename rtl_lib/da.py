@@ -1,210 +1,410 @@
-"""Multiplier-free dense layer (``Strategy: distributed_arithmetic``): a constant matrix times a vector as shifts
-and additions.
+"""Multiplier-free dense layer (``Strategy: distributed_arithmetic``): a constant matrix times a vector as one
+shared shift-and-add graph (:mod:`rtl_lib.cmvm`), no multiplier and no DSP.
 
-Each weight is written in canonical signed digits (:func:`csd`: non-adjacent form, the fewest non-zero digits of
-+-1), so its product with an input is a sum of shifted copies of the input (:class:`ConstMul`): adders on wiring,
-no multiplier and no DSP; a zero weight is nothing, a +-2^k weight one shifted copy. Each output adds its products
-and its bias in an adder tree (:class:`SumNeuron`), registered every ``levels_per_stage`` levels.
+Each weight is written in canonical signed digits, so each product is a sum of shifted copies of its input. What
+may be shared depends on the arithmetic (:func:`da_plan`):
 
-The products are cast to the accumulator type one by one, as hls4ml's arithmetic says. When the accumulator keeps
-every fractional bit of the products (``accum.frac >= (in * weight).frac``: quantised models, ``auto``
-accumulators) that cast drops nothing and the product is wiring into the tree, with no register of its own
-(``exact``); otherwise (hls4ml's default ``fixed<16,6>`` everywhere) each product is rounded and registered
-first: one more cycle.
+- **exact** (``accum.frac >= (in * weight).frac``: quantised models, ``auto`` accumulators): casting a product to
+  the accumulator drops nothing, so the layer is one sum per output of shifted inputs and the bias, and pairs of
+  terms are shared across the whole matrix;
+- **rounded** (hls4ml's default ``fixed<16,6>`` everywhere): each product is cast to the accumulator on its own, as
+  hls4ml computes it, so a sum that mixes two products would round differently. Only each input's own products
+  share subexpressions (``3x`` serves ``3x``, ``6x`` and ``-3x``); every distinct product is computed once and
+  rounded, then each output adds its rounded products and its bias.
 
-Both building blocks are shared module definitions (a constant multiplier per weight value, a sum per input
-count), so a layer of thousands of adders converts in seconds. Not yet: sharing subexpressions across products
-(da4ml's method), which needs the exact case.
-
-The schedule (:func:`da_latency`) is a pure function of the weights and types, used to build and to report.
+Both are bit-exact with the golden model. The graph is cut into pipeline stages every ``levels_per_stage`` adder
+levels (:class:`~rtl_lib.cmvm.Schedule`), then the sum is cast to the output type (a register when that cast
+rounds or saturates). The plan is a pure function of the weights and types, cached, and used both to build the
+block and to report it (latency, registers, adders, depth).
 """
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from nn2rtl.fixed import FixedType
+from nn2rtl.fixed import FixedType, Rounding
 
-from .adder_tree import tree_latency, tree_registers
-from .dense import cast_stages, setup_dense, sum_to_output
-from .fixed import cast, shape_of
+from .cmvm import PAIR_BUDGET, Graph, csd, reduce_terms, share
+from .dense import cast_stages, setup_dense
+from .fixed import cast, cast_is_wiring, shape_of
 from .pipeline import delayed
 
-__all__ = ["csd", "ConstMul", "SumNeuron", "DenseDA", "da_plan", "da_latency", "da_registers"]
+__all__ = ["csd", "DAPlan", "DenseDA", "FixedCast", "da_plan", "da_latency", "da_registers", "da_verilog"]
 
 
-def csd(w):
-    """Canonical signed digits of integer ``w``: ``[(shift, sign)]`` with ``w = sum(sign << shift)``, no two
-    adjacent shifts (non-adjacent form: the fewest non-zero digits)."""
-    w = int(w)
-    out, k = [], 0
-    while w:
-        if w & 1:
-            d = 2 - (w & 3)  # +1 when w = 1 mod 4, -1 when w = 3 mod 4
-            out.append((k, d))
-            w -= d
-        w >>= 1
-        k += 1
-    return out
+@dataclass
+class DAPlan:
+    """The shift-and-add graph of one constant dense product and its pipeline.
+
+    ``exact``: whether the products need no rounding (then shared across the matrix); ``graph`` and ``schedule``
+    (:mod:`rtl_lib.cmvm`); ``roots[j]``: the node holding output ``j``'s accumulator value, or None when the
+    output is the constant ``consts[j]`` (no input reaches it); ``adders`` (two-input adders built),
+    ``plain_adders`` (the same products and sums without any sharing), ``depth`` (adder levels), ``blocks``
+    (column blocks that sharing was split into, to bound its time on huge matrices)."""
+
+    exact: bool
+    graph: Graph
+    roots: list
+    consts: list
+    schedule: object
+    adders: int
+    plain_adders: int
+    depth: int
+    blocks: int
+
+    @property
+    def sharing(self):
+        """What the graph shares, in words (for the report)."""
+        if self.exact:
+            return "across the matrix" + (f" ({self.blocks} column blocks)" if self.blocks > 1 else "")
+        return "within each input's products (each product is rounded on its own)"
 
 
 def exact_sharing(in_type, weight_type, accum_type):
     """Whether the accumulator holds every fractional bit of the products (then a product is cast without
-    rounding: wiring into the tree, no register of its own)."""
+    rounding and products may be mixed)."""
     return accum_type.frac >= in_type.product(weight_type).frac
 
 
-def da_plan(weights, bias, in_type, weight_type, accum_type):
-    """``(exact, leaves per output, adders)``: whether the products need no rounding (then no register), the
-    adder-tree leaves of each output (its non-zero products and the bias), and the two-input adders of the whole
-    layer (the products' shift-and-add sums and the trees)."""
+_PLANS = {}
+
+
+def _plan_key(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage):
+    h = hashlib.sha256()
+    for a in (weights, bias):
+        a = np.asarray(a, dtype=object)
+        h.update(repr(a.shape).encode())
+        h.update(repr([int(v) for v in a.flat]).encode())
+    return (h.hexdigest(), repr((bias_type, in_type, weight_type, accum_type, levels_per_stage)))
+
+
+def da_plan(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage):
+    """The :class:`DAPlan` of ``y = cast_acc(b) + sum cast_acc(x_i * w_ij)`` (raw integer weights and bias; a
+    None bias is zero), cached by content."""
     w = np.asarray(weights)
-    digits = np.vectorize(lambda v: len(csd(v)), otypes=[np.int64])(w) if w.size else np.zeros(w.shape, np.int64)
-    exact = exact_sharing(in_type, weight_type, accum_type)
-    leaves = (digits > 0).sum(axis=0) + 1
-    adders = int(np.maximum(digits - 1, 0).sum() + (leaves - 1).sum())
-    return exact, leaves.astype(np.int64), adders
+    n_in, n_out = w.shape
+    if bias is None:
+        bias, bias_type = np.zeros(n_out, dtype=np.int64), accum_type
+    key = _plan_key(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage)
+    if key not in _PLANS:
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        _PLANS[key] = _build_plan(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage)
+    return _PLANS[key]
 
 
-def _product_stages(exact):
-    return 0 if exact else 1
+def _build_plan(w, bias, bias_type, ti, tw, tacc, levels_per_stage):
+    n_in, n_out = w.shape
+    fp, fa, W = ti.product(tw).frac, tacc.frac, tacc.width
+    exact = fa >= fp
+    b_acc = [int(v) for v in tacc.cast(np.asarray(bias, dtype=object), bias_type).flat]
+    digits = [[csd(int(w[i, j])) for j in range(n_out)] for i in range(n_in)]
+    g = Graph()
+    if exact:
+        terms = [[(i, k + fa - fp, s) for i in range(n_in) for k, s in digits[i][j]] for j in range(n_out)]
+        pairs = sum(len(t) * (len(t) - 1) // 2 for t in terms)
+        blocks = max(1, min(n_in, -(-pairs // PAIR_BUDGET)))
+        size = -(-n_in // blocks)
+        ins = [g.input(i, ti.min_raw, ti.max_raw, block=i // size) for i in range(n_in)]
+        sums = share(g, [[(ins[i], k, s) for i, k, s in t] for t in terms], cap=W)
+    else:
+        blocks = n_in
+        ins = [g.input(i, ti.min_raw, ti.max_raw, block=i) for i in range(n_in)]
+        distinct = sorted({(i, int(w[i, j])) for i in range(n_in) for j in range(n_out) if w[i, j]})
+        cap = W + fp - fa
+        shared = share(g, [[(ins[i], k, s) for k, s in csd(v)] for i, v in distinct], cap=cap)
+        rounds = tacc.rounding is not Rounding.TRN
+        product = {}
+        for (i, v), t in zip(distinct, shared):
+            node, sh, sg = reduce_terms(g, t, cap)
+            product[(i, v)] = g.cast(node, sh, sg, fp - fa, tacc.rounding, int(sg < 0) + int(rounds), cap=W)
+        sums = [[(product[(i, int(w[i, j]))], 0, 1) for i in range(n_in) if w[i, j]] for j in range(n_out)]
+    roots, consts = [], []
+    for j in range(n_out):
+        terms = list(sums[j]) + ([(g.const(b_acc[j]), 0, 1)] if b_acc[j] else [])
+        r = reduce_terms(g, terms, cap=W)
+        if r is None or g.ops[r[0]][0] == "const":  # nothing reaches this output: its bias
+            roots.append(None)
+            consts.append(b_acc[j])
+            continue
+        node, sh, sg = r
+        if sh or sg < 0:  # a shift is wiring, a negation one adder
+            node = g.cast(node, sh, sg, 0, Rounding.TRN, int(sg < 0), cap=W)
+        roots.append(node)
+        consts.append(None)
+    schedule = g.schedule(roots, levels_per_stage)
+    nnz = (w != 0).sum(axis=0)
+    plain = sum(max(len(d) - 1, 0) for row in digits for d in row)
+    plain += sum(max(int(nnz[j]) + int(b_acc[j] != 0) - 1, 0) for j in range(n_out))
+    return DAPlan(exact, g, roots, consts, schedule, schedule.adders, plain, schedule.depth, blocks)
 
 
-def da_latency(weights, bias, in_type, weight_type, accum_type, out_type, levels_per_stage):
-    """Cycles from input to output of a :class:`DenseDA`: the widest output's tree decides."""
-    exact, leaves, _ = da_plan(weights, bias, in_type, weight_type, accum_type)
-    return (_product_stages(exact) + tree_latency(int(leaves.max()), levels_per_stage)
-            + cast_stages(accum_type, out_type))
+def da_latency(plan, accum_type, out_type):
+    """Cycles from input to output of a :class:`DenseDA` with this plan: the graph's stages, then the output
+    cast's register when it rounds or saturates."""
+    return plan.schedule.latency + cast_stages(accum_type, out_type)
 
 
-def da_registers(weights, bias, in_type, weight_type, accum_type, out_type, levels_per_stage):
-    """Flip-flop bits (an estimate before synthesis): product registers (when rounded), tree stages, output cast
-    and alignment, the valid pipeline."""
-    exact, leaves, _ = da_plan(weights, bias, in_type, weight_type, accum_type)
-    latency = da_latency(weights, bias, in_type, weight_type, accum_type, out_type, levels_per_stage)
-    total = latency
-    for n in leaves:
-        if n == 1:
-            continue  # a constant output
-        own = _product_stages(exact) + tree_latency(int(n), levels_per_stage) + cast_stages(accum_type, out_type)
-        total += (tree_registers(int(n), levels_per_stage) + (0 if exact else int(n) - 1)) * accum_type.width
-        total += out_type.width * (cast_stages(accum_type, out_type) + latency - own)
-    return total
-
-
-class ConstMul(wiring.Component):
-    """``y = cast_acc(x * w)`` for one constant ``w``, as the sum of ``x``'s shifted copies by :func:`csd`;
-    registered when ``registered`` (a product cast on its own: one pipeline stage). Port ``x``, ``en``, ``y``."""
-
-    def __init__(self, w, in_type, weight_type, accum_type, registered):
-        self.w, self.in_type, self.weight_type, self.accum_type = int(w), in_type, weight_type, accum_type
-        self.registered = registered
-        self.adders = max(len(csd(w)) - 1, 0)
-        super().__init__({"x": In(in_type.width), "en": In(1, init=1), "y": Out(shape_of(accum_type))})
-
-    def elaborate(self, platform):
-        m = Module()
-        ti, tacc = self.in_type, self.accum_type
-        tp = ti.product(self.weight_type)
-        src = tp if tp.signed else FixedType(tp.width + 1, tp.integer + 1, True)
-        x = self.x.as_signed() if ti.signed else Cat(self.x, Const(0, 1)).as_signed()
-        terms = [(x << k) if sign > 0 else -(x << k) for k, sign in csd(self.w)]
-        prod = terms[0]
-        for t in terms[1:]:
-            prod = prod + t
-        domain = m.d.sync if self.registered else m.d.comb
-        domain += self.y.eq(cast(prod, src, tacc))
-        return EnableInserter(self.en)(m)
-
-
-class SumNeuron(wiring.Component):
-    """``y = cast_out(b + sum p)`` over ``n`` products already on the accumulator grid, through an adder tree
-    registered every ``levels_per_stage`` levels, then delayed to ``latency`` cycles after its products
-    (``own`` stages of the products before it count towards the latency). Ports ``p``, ``b``, ``en``, ``y``."""
-
-    def __init__(self, n, accum_type, out_type, levels_per_stage, latency, product_stages):
-        self.n, self.accum_type, self.out_type = n, accum_type, out_type
-        self.levels_per_stage, self.product_stages = levels_per_stage, product_stages
-        self.own = product_stages + tree_latency(n + 1, levels_per_stage) + cast_stages(accum_type, out_type)
-        self.latency = latency
-        if latency < self.own:
-            self._MustUse__silence = True
-            raise ValueError(f"latency {latency} is below the neuron's own {self.own}")
-        super().__init__({"p": In(n * accum_type.width), "b": In(shape_of(accum_type)), "en": In(1, init=1),
-                          "y": Out(shape_of(out_type))})
-
-    def elaborate(self, platform):
-        m = Module()
-        tacc, tout = self.accum_type, self.out_type
-        W = tacc.width
-        leaves = [self.p[k * W:(k + 1) * W] for k in range(self.n)] + [self.b]
-        leaves = [v.as_signed() if tacc.signed else v for v in leaves]
-        sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own, self.y)
-        return EnableInserter(self.en)(m)
+def da_registers(plan, accum_type, out_type, latency=None):
+    """Flip-flop bits of a :class:`DenseDA`: the graph's pipeline (from its schedule), the output cast and the
+    alignment to a longer ``latency``, the valid pipeline."""
+    own = da_latency(plan, accum_type, out_type)
+    latency = latency or own
+    live = sum(r is not None for r in plan.roots)
+    return (plan.schedule.register_bits + live * out_type.width * (cast_stages(accum_type, out_type) + latency - own)
+            + latency)
 
 
 class DenseDA(wiring.Component):
-    """A dense layer with constant weights as shift-and-add graphs (see the module docstring).
+    """A dense layer with constant weights as one shift-and-add graph (see the module docstring).
 
     Ports as :class:`~rtl_lib.dense.DenseParallel`: ``i``, ``i_valid``, ``en``, ``o``, ``o_valid``. Attributes:
-    ``latency``, ``adders``, ``exact`` (the products need no rounding: no register of their own),
-    ``multipliers`` (0).
+    ``plan`` (:class:`DAPlan`), ``latency``, ``adders``, ``exact``, ``multipliers`` (0). ``library`` is accepted
+    for the common interface of dense blocks and not needed: the layer is one module.
     """
 
     multipliers = 0
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
                  latency=None, library=None):
+        def own(w, b):
+            self.plan = da_plan(w, b, bias_type if bias is not None else accum_type, in_type, weight_type,
+                                accum_type, levels_per_stage)
+            return da_latency(self.plan, accum_type, out_type)
         try:
             setup_dense(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
-                        library, latency, lambda w, b: da_latency(w, b, in_type, weight_type, accum_type, out_type,
-                                                                 levels_per_stage))
+                        library, latency, own)
         except ValueError:
             self._MustUse__silence = True
             raise
-        self.exact, self.leaves, self.adders = da_plan(self.weights, self.bias, in_type, weight_type, accum_type)
+        self.exact, self.adders = self.plan.exact, self.plan.adders
         super().__init__({"i": In(self.n_in * in_type.width), "i_valid": In(1), "en": In(1, init=1),
                           "o": Out(self.n_out * out_type.width), "o_valid": Out(1)})
 
-    def _sub(self, m, name, kind, key, factory, clocked, **ports):
-        """A submodule: an instance of a shared library definition, or (no library) the component itself."""
-        if self.library is not None:
-            mod = self.library.request(kind, key, factory)
-            clock = dict(i_clk=ClockSignal(), i_rst=ResetSignal()) if clocked else {}
-            m.submodules[name] = Instance(mod, **clock,
-                                          **{("o_" if k == "y" else "i_") + k: v for k, v in ports.items()})
-            return
-        sub = m.submodules[name] = factory()
-        m.d.comb += [getattr(sub, k).eq(v) if k != "y" else v.eq(sub.y) for k, v in ports.items()]
-
     def elaborate(self, platform):
+        if self.library is not None:  # the graph written as Verilog: Amaranth would take seconds per thousand adders
+            key = (_plan_key(self.weights, self.bias, self.bias_type, self.in_type, self.weight_type,
+                             self.accum_type, self.levels_per_stage), repr((self.out_type, self.latency)))
+            name = self.library.request_text("da", key, lambda name: da_verilog(self, name, self.library))
+            m = Module()
+            m.submodules.graph = Instance(name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=self.en, i_i=self.i,
+                                          i_i_valid=self.i_valid, o_o=self.o, o_o_valid=self.o_valid)
+            return m
         m = Module()
-        ti, tw, tacc, tout = self.in_type, self.weight_type, self.accum_type, self.out_type
-        registered = not self.exact
-        stages = _product_stages(self.exact)
-        outs = []
-        for j in range(self.n_out):
-            bias = int(tacc.cast(np.array(int(self.bias[j])), self.bias_type))
-            y = Signal(shape_of(tout), name=f"y{j}")
-            outs.append(y)
-            prods = []
-            for i in range(self.n_in):
-                w = int(self.weights[i, j])
-                if w == 0:
-                    continue
-                p = Signal(shape_of(tacc), name=f"p{i}_{j}")
-                self._sub(m, f"mul{i}_{j}", "cmul", (w, ti, tw, tacc, registered),
-                          lambda w=w: ConstMul(w, ti, tw, tacc, registered), registered,
-                          x=self.i[i * ti.width:(i + 1) * ti.width], en=self.en, y=p)
-                prods.append(p)
-            if not prods:  # no input reaches this output: a constant
-                m.d.comb += y.eq(Const(int(tout.cast(np.array(bias), tacc)), shape_of(tout)))
+        ti, tacc, tout = self.in_type, self.accum_type, self.out_type
+        plan = self.plan
+        g, sc = plan.graph, plan.schedule
+        chains = {}
+
+        def at(n, stage):
+            """Node ``n``'s value in ``stage`` (through its register chain)."""
+            op = g.ops[n]
+            if op[0] == "const":
+                return Const(op[1], signed(g.width[n]))
+            return chains[n][stage - sc.stage[n]]
+
+        for n in sc.needed:
+            op = g.ops[n]
+            if op[0] == "const":
                 continue
-            n = len(prods)
-            self._sub(m, f"sum{j}", "dsum", (n, tacc, tout, self.levels_per_stage, self.latency, stages),
-                      lambda n=n: SumNeuron(n, tacc, tout, self.levels_per_stage, self.latency, stages), True,
-                      p=Cat(*prods), b=Const(bias, shape_of(tacc)), en=self.en, y=y)
+            st = sc.stage[n]
+            if op[0] == "in":
+                i = op[1]
+                raw = self.i[i * ti.width:(i + 1) * ti.width]
+                e = raw.as_signed() if ti.signed else Cat(raw, Const(0, 1)).as_signed()
+            elif op[0] == "add":
+                _, a, sa, b, sb, sub = op
+                va, vb = at(a, st) << sa, at(b, st) << sb
+                e = va - vb if sub else va + vb
+            else:
+                _, a, shift, sign, k, rounding = op
+                e = at(a, st) << shift
+                if sign < 0:
+                    e = -e
+                if k > 0:
+                    e = cast(e, FixedType(len(e), len(e) - k, True),
+                             FixedType(g.width[n], g.width[n], True, rounding))
+            v = Signal(signed(g.width[n]), name=f"n{n}")
+            m.d.comb += v.eq(e)
+            chain = [v]
+            for d in range(sc.delays[n]):
+                r = Signal(signed(g.width[n]), name=f"n{n}_r{d + 1}")
+                m.d.sync += r.eq(chain[-1])
+                chain.append(r)
+            chains[n] = chain
+        outs = []
+        align = self.latency - da_latency(plan, tacc, tout)
+        for j, (root, c) in enumerate(zip(plan.roots, plan.consts)):
+            if root is None:  # a constant output
+                outs.append(Const(int(tout.cast(np.array(c), tacc)), shape_of(tout)))
+                continue
+            acc = Signal(shape_of(tacc), name=f"acc{j}")
+            m.d.comb += acc.eq(at(root, sc.latency))
+            y = Signal(shape_of(tout), name=f"y{j}")
+            domain = m.d.sync if cast_stages(tacc, tout) else m.d.comb
+            domain += y.eq(cast(acc, tacc, tout))
+            outs.append(delayed(m, y, align, name=f"y{j}_align"))
         m.d.comb += self.o.eq(Cat(*outs))
         m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
         return EnableInserter(self.en)(m)
+
+
+class FixedCast(wiring.Component):
+    """``y = cast(a)`` from ``src`` to ``dst`` (:func:`rtl_lib.fixed.cast`, every rounding and overflow mode),
+    combinational: the rounding of a product and the output cast of a :func:`da_verilog` graph."""
+
+    def __init__(self, src, dst):
+        self.src, self.dst = src, dst
+        super().__init__({"a": In(shape_of(src)), "y": Out(shape_of(dst))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(cast(self.a, self.src, self.dst))
+        return m
+
+
+class _Rtlil:
+    """A module written as RTLIL text (Yosys' own netlist format, read by the converter with Amaranth's output):
+    wires, arithmetic cells with signed operands, enabled flip-flops, instances."""
+
+    def __init__(self, name):
+        self.lines, self.n, self.ports = [f"module \\{name}"], 0, 0
+
+    def wire(self, name, width, direction=None, keep=False):
+        port = ""
+        if direction:
+            self.ports += 1
+            port = f" {direction} {self.ports}"
+        if keep:
+            self.lines.append("  attribute \\keep 1")
+        self.lines.append(f"  wire width {width}{port} \\{name}")
+        return f"\\{name}"
+
+    def cell(self, kind, params, conns, name=None):
+        self.n += 1
+        self.lines.append(f"  cell {kind} {name or '$c' + str(self.n)}")
+        self.lines += [f"    parameter \\{k} {v}" for k, v in params.items()]
+        self.lines += [f"    connect \\{k} {v}" for k, v in conns.items()]
+        self.lines.append("  end")
+
+    def unary(self, kind, a, wa, y, wy):
+        """``y = kind(a)`` with ``a`` signed (``$pos``: sign-extend or truncate; ``$neg``)."""
+        self.cell(f"${kind}", {"A_SIGNED": 1, "A_WIDTH": wa, "Y_WIDTH": wy}, {"A": a, "Y": y})
+
+    def binary(self, kind, a, wa, b, wb, y, wy):
+        self.cell(f"${kind}", {"A_SIGNED": 1, "B_SIGNED": 1, "A_WIDTH": wa, "B_WIDTH": wb, "Y_WIDTH": wy},
+                  {"A": a, "B": b, "Y": y})
+
+    def dffe(self, d, q, width, clk, en):
+        self.cell("$dffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1},
+                  {"CLK": clk, "EN": en, "D": d, "Q": q})
+
+    def connect(self, lhs, rhs):
+        self.lines.append(f"  connect {lhs} {rhs}")
+
+    def text(self):
+        return "\n".join(self.lines + ["end", ""])
+
+
+def _const(value, width):
+    return f"{width}'{format(value & ((1 << width) - 1), f'0{width}b')}"
+
+
+def _shifted(sig, width, shift):
+    """``sig << shift`` as a concatenation (MSB first) and its width."""
+    return (f"{{ {sig} {_const(0, shift)} }}" if shift else sig), width + shift
+
+
+def da_verilog(block, name, library):
+    """The :class:`DenseDA` ``block`` as one module ``name`` written directly as RTLIL (converted to Verilog with
+    the rest of the design): a signed adder cell per graph node, a register chain per value crossing stages
+    (:class:`~rtl_lib.cmvm.Schedule`), roundings and output casts as shared :class:`FixedCast` definitions
+    requested from ``library``. Same ports, schedule and arithmetic as :meth:`DenseDA.elaborate` (which the
+    Amaranth simulator runs); every value wraps at its width."""
+    plan, ti, tacc, tout = block.plan, block.in_type, block.accum_type, block.out_type
+    g, sc = plan.graph, plan.schedule
+    wi, wo, W, L = ti.width, tout.width, tacc.width, block.latency
+    r = _Rtlil(name)
+    clk, rst, en = r.wire("clk", 1, "input"), r.wire("rst", 1, "input"), r.wire("en", 1, "input")
+    i = r.wire("i", block.n_in * wi, "input")
+    i_valid = r.wire("i_valid", 1, "input")
+    o = r.wire("o", block.n_out * wo, "output")
+    o_valid = r.wire("o_valid", 1, "output")
+
+    def at(n, stage):
+        op = g.ops[n]
+        if op[0] == "const":
+            return _const(op[1], g.width[n])
+        d = stage - sc.stage[n]
+        return f"\\n{n}" if d == 0 else f"\\n{n}_r{d}"
+
+    def cast_def(src, dst):
+        return library.request("dacast", (src, dst), lambda: FixedCast(src, dst))
+
+    for n in sc.needed:
+        op = g.ops[n]
+        if op[0] == "const":
+            continue
+        w, st = g.width[n], sc.stage[n]
+        y = r.wire(f"n{n}", w)
+        if op[0] == "in":
+            k = op[1]
+            bits = f"{i} [{(k + 1) * wi - 1}:{k * wi}]"
+            r.connect(y, bits if ti.signed else f"{{ 1'0 {bits} }}")
+        elif op[0] == "add":
+            _, a, sa, b, sb, sub = op
+            va, wa = _shifted(at(a, st), g.width[a], sa)
+            vb, wb = _shifted(at(b, st), g.width[b], sb)
+            r.binary("sub" if sub else "add", va, wa, vb, wb, y, w)
+        else:
+            _, a, shift, sign, k, rounding = op
+            va, wa = _shifted(at(a, st), g.width[a], shift)
+            if k <= 0:
+                r.unary("neg" if sign < 0 else "pos", va, wa, y, w)
+            else:
+                we = wa + 1
+                e = r.wire(f"n{n}_e", we)
+                r.unary("neg" if sign < 0 else "pos", va, wa, e, we)
+                if rounding is Rounding.TRN:  # floor: drop the low bits
+                    r.unary("pos", f"{e} [{we - 1}:{k}]", we - k, y, w)
+                else:
+                    r.cell(f"\\{cast_def(FixedType(we, we - k, True), FixedType(w, w, True, rounding))}", {},
+                           {"a": e, "y": y}, name=f"\\round{n}")
+        prev = y
+        for d in range(1, sc.delays[n] + 1):
+            q = r.wire(f"n{n}_r{d}", w)
+            r.dffe(prev, q, w, clk, en)
+            prev = q
+    outs = []
+    align = L - da_latency(plan, tacc, tout)
+    stages = cast_stages(tacc, tout) + align
+    for j, (root, c) in enumerate(zip(plan.roots, plan.consts)):
+        if root is None:
+            outs.append(_const(int(tout.cast(np.array(c), tacc)), wo))
+            continue
+        acc = r.wire(f"acc{j}", W)
+        r.unary("pos", at(root, sc.latency), g.width[root], acc, W)
+        yc = r.wire(f"y{j}_c", wo)
+        lo = tacc.frac - tout.frac
+        if cast_is_wiring(tacc, tout) and lo >= 0 and lo + wo <= W:
+            r.connect(yc, f"{acc} [{lo + wo - 1}:{lo}]")
+        else:
+            r.cell(f"\\{cast_def(tacc, tout)}", {}, {"a": acc, "y": yc}, name=f"\\cast{j}")
+        prev = yc
+        for d in range(1, stages + 1):
+            q = r.wire(f"y{j}_r{d}", wo)
+            r.dffe(prev, q, wo, clk, en)
+            prev = q
+        outs.append(prev)
+    valid = r.wire("valid", L)
+    r.cell("$sdffe", {"WIDTH": L, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
+                      "SRST_VALUE": _const(0, L)},
+           {"CLK": clk, "EN": en, "SRST": rst, "D": f"{{ {valid} [{L - 2}:0] {i_valid} }}" if L > 1 else i_valid,
+            "Q": valid})
+    r.connect(o_valid, f"{valid} [{L - 1}]")
+    r.connect(o, f"{{ {' '.join(reversed(outs))} }}")
+    return r.text()

@@ -10,7 +10,12 @@ Verilog size grow with the number of distinct shapes rather than with the number
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
 
-__all__ = ["ModuleLibrary", "convert"]
+__all__ = ["ModuleLibrary", "RtlilText", "convert"]
+
+
+class RtlilText(str):
+    """A module definition written directly as RTLIL text (a block whose structure Amaranth would elaborate bit by
+    bit too slowly, such as a shift-and-add graph of thousands of adders)."""
 
 
 class ModuleLibrary:
@@ -29,6 +34,17 @@ class ModuleLibrary:
             name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
             self._by_key[kind, key] = name
             self._defs.append((name, factory()))
+        return self._by_key[kind, key]
+
+    def request_text(self, kind, key, make):
+        """The module name for a definition written as RTLIL text: ``make(name)`` returns that text the first
+        time (it may request further definitions, whose names it can then instantiate)."""
+        if (kind, key) not in self._by_key:
+            name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
+            self._by_key[kind, key] = name
+            index = len(self._defs)
+            self._defs.append((name, None))
+            self._defs[index] = (name, RtlilText(make(name)))
         return self._by_key[kind, key]
 
     def definitions(self):
@@ -50,7 +66,10 @@ def convert(top, name, library):
     done = 0
     while done < len(library.definitions()):  # a definition may request further definitions
         def_name, elaboratable = library.definitions()[done]
-        texts.append(rtlil.convert(elaboratable, name=def_name, emit_src=False))
+        if isinstance(elaboratable, RtlilText):
+            texts.append(elaboratable)
+        else:
+            texts.append(rtlil.convert(elaboratable, name=def_name, emit_src=False))
         done += 1
     yosys = find_yosys(lambda ver: ver >= (0, 40))
     strip = "-remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding"

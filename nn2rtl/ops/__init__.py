@@ -41,6 +41,10 @@ class Op:
     def quantize(self, node, graph, layer_config):
         raise NotImplementedError
 
+    def details(self, node, graph):
+        """Extra figures of the layer's hardware for the report (a dict; empty by default)."""
+        return {}
+
     def reference(self, node, inputs):
         raise NotImplementedError
 

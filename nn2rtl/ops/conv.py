@@ -19,8 +19,10 @@ from . import Cost, Op, register
 from .dense import (
     _levels_per_stage,
     _reuse,
+    adder_graph_details,
     choose_reuse,
     da_cost,
+    da_plan_of,
     dense_golden,
     hls_multipliers,
     hls_weights,
@@ -130,6 +132,16 @@ class Conv(Op):
         windows = layer.index("windows", idx, comment="input element of every (pixel, group, window position); "
                                                        "-1: padding")
         layer.call("nn2rtl::conv", windows, *hls_weights(node, layer, (g * fg,)))
+
+    def details(self, node, graph):
+        if node.attrs.get("implementation") != "distributed-arithmetic":
+            return {}
+        groups = range(np.asarray(node.params["weight"]).shape[0])
+        lps = _levels_per_stage(node)
+        plans = [da_plan_of(*self._group(node, gi), node.types, lps) for gi in groups]
+        # one kernel per output pixel (windows reaching the zero padding still have every adder)
+        return adder_graph_details(plans, [self._group(node, gi)[0] for gi in groups],
+                                   instances=conv_windows(node.attrs).shape[0])
 
     def cost(self, node, graph):
         """The kernel's schedule (:func:`dense_latency` or :func:`mac_latency`), once per pixel and group.

@@ -154,9 +154,28 @@ def implementation(lc, reuse):
 
 def da_cost(weights, bias, types, lps, latency=None):
     """``(latency, registers, adders)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
-    args = (weights, bias, types["input"], types["weight"], types["accum"], types["result"], lps)
-    return (latency or da_latency(*args), da_registers(*args),
-            da_plan(weights, bias, types["input"], types["weight"], types["accum"])[2])
+    plan = da_plan_of(weights, bias, types, lps)
+    tacc, tout = types["accum"], types["result"]
+    return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency), plan.adders)
+
+
+def adder_graph_details(plans, weights, instances=1):
+    """The report's ``adder_graph`` of a shift-and-add layer from its plans (one per group): adders with and
+    without sharing, the multipliers Strategy Latency would take instead, depth and pipeline stages."""
+    return {"adder_graph": {
+        "adders": instances * sum(p.adders for p in plans),
+        "adders_unshared": instances * sum(p.plain_adders for p in plans),
+        "multipliers_instead": instances * sum(count_multipliers(w) for w in weights),
+        "depth": max(p.depth for p in plans),
+        "stages": max(p.schedule.latency for p in plans),
+        "sharing": plans[0].sharing,
+    }}
+
+
+def da_plan_of(weights, bias, types, lps):
+    """The :class:`rtl_lib.da.DAPlan` of a shift-and-add dense product with these raw weights and types."""
+    return da_plan(weights, bias, types.get("bias", types["accum"]) if bias is not None else types["accum"],
+                   types["input"], types["weight"], types["accum"], lps)
 
 
 def require_wrap_accum(node):
@@ -258,6 +277,12 @@ class Dense(Op):
         if node.attrs.get("implementation") == "distributed-arithmetic":
             return DenseDA(**args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
+
+    def details(self, node, graph):
+        if node.attrs.get("implementation") != "distributed-arithmetic":
+            return {}
+        w, b = node.params["weight"], node.params.get("bias")
+        return adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node))], [w])
 
     def hls(self, node, graph, layer):
         n_in, n_out = node.params["weight"].shape

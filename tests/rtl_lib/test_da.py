@@ -23,39 +23,130 @@ def test_csd_digits_sum_to_the_weight_and_never_touch(w):
     assert len(digits) <= (abs(w).bit_length() + 2) // 2
 
 
+def _golden(w, b, t, rows):
+    node = Node("d", "Dense", ["x"], ["y"], {}, {"weight": w, "bias": b},
+                {"input": t["ti"], "weight": t["tw"], "bias": t["tb"], "accum": t["tacc"], "result": t["to"]})
+    (expected,) = REGISTRY["Dense"].golden(node, [rows])
+    return expected
+
+
+def _rows(rng, ti, n):
+    return np.concatenate([rng.integers(ti.min_raw, ti.max_raw, size=(60, n), endpoint=True),
+                           np.full((1, n), ti.max_raw), np.full((1, n), ti.min_raw)])
+
+
+def _types(ti, accum, to="fixed<9,3,RND,SAT>"):
+    return {"ti": FixedType.parse(ti), "tw": FixedType.parse("fixed<8,1>"), "tb": FixedType.parse("fixed<8,2>"),
+            "tacc": FixedType.parse(accum), "to": FixedType.parse(to)}
+
+
+def _weights(rng, n_in, n_out):
+    w = rng.integers(-128, 128, size=(n_in, n_out))
+    w[rng.random(w.shape) < 0.4] = 0
+    w[0, 0], w[1, 0], w[2, 0], w[3, 0] = -128, 64, -1, 85  # the smallest code, +-2^k, alternating digits
+    w[:, -1] = 0  # an output without inputs: its bias, a constant
+    return w
+
+
 @pytest.mark.parametrize("accum, exact", [("fixed<12,4>", False), ("fixed<24,10>", True)])
 @pytest.mark.parametrize("ti", ["fixed<8,3>", "ufixed<7,2>"])
 def test_da_block_bit_exact_with_zeros_shifts_and_extremes(accum, exact, ti):
-    t = {"ti": FixedType.parse(ti), "tw": FixedType.parse("fixed<8,1>"), "tb": FixedType.parse("fixed<8,2>"),
-         "tacc": FixedType.parse(accum), "to": FixedType.parse("fixed<9,3,RND,SAT>")}
+    t = _types(ti, accum)
     rng = np.random.default_rng(7)
-    w = rng.integers(-128, 128, size=(9, 5))
-    w[rng.random(w.shape) < 0.4] = 0
-    w[0, 0], w[1, 0], w[2, 0], w[3, 0] = -128, 64, -1, 85  # the smallest code, +-2^k, alternating digits
-    w[:, 4] = 0  # an output without inputs: its bias, a constant
+    w = _weights(rng, 9, 5)
     b = rng.integers(-128, 128, size=5)
     blk = DenseDA(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], t["to"], levels_per_stage=1)
     assert blk.exact is exact and blk.multipliers == 0
-    # adders: one per extra digit of each product, one per product joining its output's bias
-    assert blk.adders == sum(max(len(csd(v)) - 1, 0) for v in w.flat) + int((w != 0).sum())
-    ti_ = t["ti"]
-    rows = np.concatenate([rng.integers(ti_.min_raw, ti_.max_raw, size=(60, 9), endpoint=True),
-                           np.full((1, 9), ti_.max_raw), np.full((1, 9), ti_.min_raw)])
-    node = Node("d", "Dense", ["x"], ["y"], {}, {"weight": w, "bias": b},
-                {"input": ti_, "weight": t["tw"], "bias": t["tb"], "accum": t["tacc"], "result": t["to"]})
-    (expected,) = REGISTRY["Dense"].golden(node, [rows])
-    got, lat = run_block(blk, rows, ti_.width, 5, t["to"].width, t["to"].signed)
-    assert got == expected.tolist()
-    assert set(lat) == {blk.latency} == {da_latency(w, b, ti_, t["tw"], t["tacc"], t["to"], 1)}
+    rows = _rows(rng, t["ti"], 9)
+    got, lat = run_block(blk, rows, t["ti"].width, 5, t["to"].width, t["to"].signed)
+    assert got == _golden(w, b, t, rows).tolist()
+    plan = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 1)
+    assert set(lat) == {blk.latency} == {da_latency(plan, t["tacc"], t["to"])}
 
 
-def test_exact_products_need_no_register_stage():
+def evaluate(plan, rows, tacc, tout):
+    """The plan's graph computed on Python integers, node by node, each value wrapped to its width: an
+    interpreter independent of the Amaranth elaboration."""
+    g = plan.graph
+
+    def wrap(v, width):
+        v &= (1 << width) - 1
+        return v - (1 << width) if v >> (width - 1) else v
+
+    out = []
+    for row in rows:
+        val = {}
+        for n, op in enumerate(g.ops):
+            if op[0] == "in":
+                v = int(row[op[1]])
+            elif op[0] == "const":
+                v = op[1]
+            elif op[0] == "add":
+                _, a, sa, b, sb, sub = op
+                v = (val[a] << sa) + (-1 if sub else 1) * (val[b] << sb)
+            else:
+                _, a, shift, sign, k, rounding = op
+                v = sign * (val[a] << shift)
+                if k > 0:  # k fractional bits rounded off by the accumulator's mode
+                    v = int(FixedType(200, 200, True, rounding).cast(np.array([v], dtype=object),
+                                                                     FixedType(200, 200 - k))[0])
+            val[n] = wrap(v, g.width[n])
+        acc = [c if r is None else int(tacc.cast(np.array([val[r]], dtype=object), tacc)[0])
+               for r, c in zip(plan.roots, plan.consts)]
+        out.append([int(v) for v in tout.cast(np.array(acc, dtype=object), tacc)])
+    return out
+
+
+@pytest.mark.parametrize("accum", ["fixed<12,4>", "fixed<12,4,RND>", "fixed<24,10>", "fixed<13,10>"])
+@pytest.mark.parametrize("seed", range(3))
+def test_da_graph_equals_the_golden_model(accum, seed):
+    """The graph itself, shared subexpressions, negations and rounded products included, on random matrices
+    (a wrapping 13-bit accumulator too: the nodes may keep only the low bits)."""
+    t = _types("fixed<8,3>", accum, to="fixed<14,6>")
+    rng = np.random.default_rng(seed)
+    w = _weights(rng, 12, 9)
+    b = rng.integers(-128, 128, size=9)
+    plan = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2)
+    rows = _rows(rng, t["ti"], 12)
+    assert evaluate(plan, rows, t["tacc"], t["to"]) == _golden(w, b, t, rows).tolist()
+
+
+def test_sharing_saves_adders_only_where_exact():
+    """Across the matrix when the products are exact; within each input's products when each is rounded."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, size=(16, 32))
+    ti, tw = FixedType.parse("fixed<16,6>"), FixedType.parse("fixed<8,1>")
+    exact = da_plan(w, None, None, ti, tw, FixedType.parse("fixed<40,16>"), 2)
+    rounded = da_plan(w, None, None, ti, tw, FixedType.parse("fixed<16,6>"), 2)
+    assert exact.exact and not rounded.exact
+    assert exact.adders < 0.6 * exact.plain_adders  # pairs of inputs recur across the 32 columns
+    assert exact.adders < rounded.adders < rounded.plain_adders
+    assert "across the matrix" in exact.sharing and "each input" in rounded.sharing
+    for p in (exact, rounded):
+        assert p.adders == p.schedule.adders == sum(op[0] == "add" for op in p.graph.ops) + sum(
+            p.graph.level[n] - p.graph.level[op[1]] for n, op in enumerate(p.graph.ops) if op[0] == "cast")
+
+
+def test_schedule_cuts_every_levels_per_stage_and_counts_its_registers():
+    rng = np.random.default_rng(4)
+    w = rng.integers(-128, 128, size=(8, 6))
+    ti, tw, tacc = FixedType.parse("fixed<8,3>"), FixedType.parse("fixed<8,1>"), FixedType.parse("fixed<24,10>")
+    for lps in (1, 2, 3, 100):
+        plan = da_plan(w, None, None, ti, tw, tacc, lps)
+        sc, g = plan.schedule, plan.graph
+        assert sc.latency == max(1, -(-plan.depth // lps))
+        for n in sc.needed:  # no stage holds more than lps adder levels in a row
+            for a in ([g.ops[n][1], g.ops[n][3]] if g.ops[n][0] == "add" else []):
+                if sc.stage[a] == sc.stage[n] and g.ops[a][0] != "in":
+                    assert g.level[n] - g.level[a] <= lps
+                assert sc.stage[a] <= sc.stage[n]
+        assert sc.register_bits == sum(sc.delays[n] * g.width[n] for n in sc.needed)
+
+
+def test_exact_products_share_and_rounded_ones_add_a_stage_or_not():
     t, tw = FixedType(8, 3), FixedType(8, 1)
     w = np.array([[3, 0], [5, 7]])
-    rounded = da_latency(w, None, t, tw, FixedType(12, 4), t, 1)
-    exact = da_latency(w, None, t, tw, FixedType(20, 8), t, 1)
-    assert rounded == exact + 1
-    _, leaves, adders = da_plan(w, None, t, tw, FixedType(20, 8))
-    # 3 = 4 - 1 and 5 = 4 + 1 and 7 = 8 - 1 take one adder each; column 0 adds 2 products and the bias, column
-    # 1 one product and the bias
-    assert list(leaves) == [3, 2] and adders == 3 + 2 + 1
+    exact = da_plan(w, None, None, t, tw, FixedType(20, 8), 1)
+    # 3x0 + 5x1 and 7x1: 3 = 4 - 1, 5 = 4 + 1, 7 = 8 - 1 take one adder each, and column 0 one more
+    assert exact.exact and exact.plain_adders == 4 and exact.adders == 4
+    assert da_latency(exact, FixedType(20, 8), t) == 2

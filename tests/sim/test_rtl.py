@@ -206,13 +206,10 @@ def test_all_combinational_designs_pass_valid_and_ready_through(layers, tmp_path
     assert r.latency_min == 0 and r.stall_cycles > 0
 
 
-def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_path):
-    """70 % zero weights, +-2^k weights and a whole output with no weight at all: no multiplier, adder-tree leaf
-    or register for a zero, a shift for +-2^k; bit-exact in Verilator with the stated latency."""
+def _pruned_mlp(tmp_path):
+    """A 12-10-4 MLP with 70 % zero weights, +-2^k weights, and an output with no weight at all."""
     import onnx
     from onnx import numpy_helper
-
-    from rtl_lib.dense import count_multipliers
     model = models.torch_mlp([12, 10, 4], seed=11)
     rng = np.random.default_rng(3)
     for init in model.graph.initializer:
@@ -226,6 +223,14 @@ def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_pat
         init.CopyFrom(numpy_helper.from_array(w.astype(np.float32), init.name))
     path = tmp_path / "pruned.onnx"
     onnx.save(model, str(path))
+    return path
+
+
+def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_path):
+    """70 % zero weights, +-2^k weights and a whole output with no weight at all: no multiplier, adder-tree leaf
+    or register for a zero, a shift for +-2^k; bit-exact in Verilator with the stated latency."""
+    from rtl_lib.dense import count_multipliers
+    path = _pruned_mlp(tmp_path)
     design = nn2rtl.convert(path, precision="fixed<12,4>", top="pruned")
     dense = [n for n in design.graph.nodes if n.op == "Dense"]
     for n in dense:
@@ -250,6 +255,21 @@ def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_pa
     assert [c.multipliers for c in dense] == [0, 0] and all(c.adders > 0 for c in dense)
     assert all(n.attrs["implementation"] == "distributed-arithmetic" for n in design.graph.nodes if n.op == "Dense")
     r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.latency_min == r.latency_max == design.latency
+
+
+def test_distributed_arithmetic_rounds_each_product_and_casts_the_result(tmp_path):
+    """A rounding accumulator (each product rounded half up on its own: a shared rounding module per shape), a
+    rounding and saturating result (a registered cast), a pruned matrix with a constant output, unsigned inputs
+    after the ReLU, adder levels cut every stage: bit-exact in Verilator at the latency of the plan."""
+    path = _pruned_mlp(tmp_path)
+    cfg = {"Model": {"Precision": {"default": "fixed<12,4>", "accum": "fixed<14,5,RND>",
+                                   "result": "fixed<10,4,RND,SAT>"},
+                     "Strategy": "distributed_arithmetic", "AdderLevelsPerStage": 1}}
+    design = nn2rtl.convert(path, config=cfg, top="da_round")
+    assert "_dacast" in design.verilog  # the rounding of the products and the saturating result cast
+    r = design.simulate(vectors=400, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
 
