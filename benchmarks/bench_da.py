@@ -204,6 +204,7 @@ def main():
     p.add_argument("--no-latency", action="store_true", help="skip the multiplier (Strategy Latency) rows")
     p.add_argument("--out", default=str(RESULTS / "da"))
     args = p.parse_args()
+    args.da4ml_python = os.path.abspath(args.da4ml_python)  # not resolved: the venv's python is a symlink
     if not os.environ.get("YOSYS"):
         progress("note: $YOSYS not set, so the YoWASP Yosys runs (slow on these designs)")
     targets = ["xc7"] + (["ecp5"] if args.ecp5 else [])

@@ -18,6 +18,8 @@ values across stages: the same numbers build the hardware (:class:`rtl_lib.da.De
 import heapq
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["csd", "Graph", "share", "reduce_terms", "Schedule"]
 
 #: pair occurrences counted at most at once by :func:`share`; larger matrices are split into column blocks
@@ -202,127 +204,175 @@ def _operands(op):
     return [op[1]] if op[0] == "cast" else []
 
 
-def _key(t1, t2):
-    """The pattern of two terms ``(node, shift, sign)``: ``(a, b, d, rel)`` meaning ``a + rel * (b << d)`` at the
-    lower term's shift (ties broken by node id)."""
-    (v1, s1, g1), (v2, s2, g2) = t1, t2
+_SHIFT_BITS, _NODE_BITS = 14, 30
+
+
+def _code(v1, s1, g1, v2, s2, g2):
+    """The pattern of two terms as one integer: ``a + rel * (b << d)`` at the lower term's shift (ties broken by
+    node id), packed as ``a, b, d, rel``."""
     if (s2, v2) < (s1, v1):
         v1, s1, g1, v2, s2, g2 = v2, s2, g2, v1, s1, g1
-    return (v1, v2, s2 - s1, g1 * g2)
+    return ((((v1 << _NODE_BITS) | v2) << _SHIFT_BITS | (s2 - s1)) << 1) | (g1 == g2)
+
+
+def _decode(code):
+    rel = 1 if code & 1 else -1
+    code >>= 1
+    d = code & ((1 << _SHIFT_BITS) - 1)
+    code >>= _SHIFT_BITS
+    return code >> _NODE_BITS, code & ((1 << _NODE_BITS) - 1), d, rel
+
+
+def _initial_codes(group):
+    """Every pair's pattern code in one group of terms (vectorised: the first count is the bulk of the work)."""
+    items = list(group.items())
+    m = len(items)
+    if m < 2:
+        return np.zeros(0, dtype=np.int64)
+    dtype = np.int64 if max(k[0] for k, _ in items) < 1 << 16 else object  # the code within 63 bits
+    v = np.array([k[0] for k, _ in items], dtype=dtype)
+    sh = np.array([k[1] for k, _ in items], dtype=dtype)
+    g = np.array([sg for _, sg in items], dtype=np.int64)
+    x, y = np.triu_indices(m, 1)
+    swap = (sh[y] < sh[x]) | ((sh[y] == sh[x]) & (v[y] < v[x]))
+    lo, hi = np.where(swap, y, x), np.where(swap, x, y)
+    code = (v[lo] << _NODE_BITS) | v[hi]
+    code = (code << _SHIFT_BITS) | (sh[hi] - sh[lo])
+    return (code << 1) | (g[lo] == g[hi])
 
 
 class _Sum:
     """The terms of one output, grouped by column block (pairs are formed inside a block only): ``terms[block]``
-    maps ``(node, shift)`` to the sign."""
+    maps ``(node, shift)`` to the sign; ``shifts[node]`` is the set of shifts at which ``node`` occurs."""
 
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "shifts")
 
     def __init__(self):
-        self.terms = {}
+        self.terms, self.shifts = {}, {}
 
 
 def share(graph, sums, cap=None):
     """Greedy common subexpression elimination over ``sums`` (lists of terms ``(node, shift, sign)``, nodes of
     ``graph``): while some pair of terms (up to a common shift and sign) occurs in two places or more, the most
     frequent one (then the shallowest, then the narrowest) becomes an adder node of ``graph`` and replaces its
-    occurrences. Pairs are formed within a node's ``block`` only. Returns the new term lists."""
+    occurrences. Pairs are formed within a node's ``block`` only. Returns the new term lists.
+
+    Pair counts are upper bounds: a replaced term's pairs are not subtracted (that would cost a pass over its
+    whole sum); a pattern is recounted exactly when it comes to the top of the heap, and goes back in with its
+    true count when that is lower."""
+    if len(graph.ops) >= 1 << _NODE_BITS:
+        raise ValueError("too many nodes for the pattern code")
     state = []
-    count = {}     # pattern -> occurrences over all sums
-    where = {}     # pattern -> {sum index: occurrences there}
-
-    def bump(si, t1, t2, delta):
-        k = _key(t1, t2)
-        c = count.get(k, 0) + delta
-        count[k] = c
-        w = where.setdefault(k, {})
-        w[si] = w.get(si, 0) + delta
-        if w[si] == 0:
-            del w[si]
-        return k, c
-
-    for si, terms in enumerate(sums):
+    for terms in sums:
         s = _Sum()
         for v, sh, sg in terms:
-            _insert(graph, s, si, (v, sh, sg), bump, count_pairs=False)
+            _insert(graph, s, (v, sh, sg), None)
         state.append(s)
-    heap = []
-    for si, s in enumerate(state):  # the initial pair counts
+    if any(sh >= 1 << _SHIFT_BITS for s in state for group in s.terms.values() for (_, sh) in group):
+        raise ValueError("shift too large for the pattern code")
+    codes, owners = [], []
+    for si, s in enumerate(state):
         for group in s.terms.values():
-            items = [(v, sh, sg) for (v, sh), sg in group.items()]
-            for x in range(len(items)):
-                for y in range(x + 1, len(items)):
-                    bump(si, items[x], items[y], 1)
-    for k, c in count.items():
-        if c >= 2:
-            heapq.heappush(heap, _entry(graph, k, c))
+            c = _initial_codes(group)
+            codes.append(c)
+            owners.append(np.full(len(c), si, dtype=np.int64))
+    count, where = {}, {}  # where[pattern]: the sums where it may occur (a superset)
+    if codes:
+        codes, owners = np.concatenate(codes), np.concatenate(owners)
+        if codes.dtype == object:
+            for k, si in zip(codes, owners):
+                count[int(k)] = count.get(int(k), 0) + 1
+                where.setdefault(int(k), set()).add(int(si))
+        else:
+            keys, counts = np.unique(codes, return_counts=True)
+            count = dict(zip((int(k) for k in keys), (int(c) for c in counts)))
+            order = np.argsort(codes, kind="stable")
+            ends = np.cumsum(counts)
+            for k, c, end in zip(keys.tolist(), counts.tolist(), ends.tolist()):
+                if c >= 2:  # most patterns occur once and never need their sums
+                    where[k] = set(owners[order[end - c:end]].tolist())
+    heap = [_entry(graph, k, c) for k, c in count.items() if c >= 2]
+    heapq.heapify(heap)
+    touched = set()
+
+    def grower(si):
+        def grew(code):
+            count[code] = count.get(code, 0) + 1
+            where.setdefault(code, set()).add(si)
+            touched.add(code)
+        return grew
+
     while heap:
-        _, was, k = heapq.heappop(heap)
-        c = count.get(k, 0)
-        if c != was:
-            if 2 <= c < was:  # fewer now (an entry was pushed whenever the count grew)
-                heapq.heappush(heap, _entry(graph, k, c))
-            continue
-        a, b, d, rel = k
-        node = graph.add(a, 0, b, d, rel < 0, cap)
-        touched = {}
-        for si in sorted(where.get(k, {})):
+        _, was, code = heapq.heappop(heap)
+        if count.get(code, 0) != was:
+            continue  # stale: a newer entry holds the current count
+        a, b, d, rel = _decode(code)
+        block = graph.block[a]
+        matches = []
+        for si in sorted(where.get(code, ())):
             s = state[si]
-            group = s.terms.get(graph.block[a])
-            if group is None:
+            group = s.terms.get(block)
+            if group is None or a not in s.shifts:
                 continue
-            firsts = sorted(sh for (v, sh) in list(group) if v == a)
-            for sh in firsts:
-                ga = group.get((a, sh))
-                gb = group.get((b, sh + d))
-                if ga is None or gb is None or gb != ga * rel or (a == b and d == 0):
+            used = set()
+            for sh in sorted(s.shifts[a]):
+                ga, gb = group.get((a, sh)), group.get((b, sh + d))
+                if ga is None or gb is None or gb != ga * rel or (a, sh) in used or (b, sh + d) in used:
                     continue
-                _remove(s, si, (a, sh, ga), bump, graph)
-                _remove(s, si, (b, sh + d, gb), bump, graph)
-                for kk in _insert(graph, s, si, (node, sh, ga), bump):
-                    touched[kk] = True
-        for kk in touched:
-            c2 = count.get(kk, 0)
-            if c2 >= 2:
-                heapq.heappush(heap, _entry(graph, kk, c2))
+                used.update(((a, sh), (b, sh + d)))
+                matches.append((si, sh, ga, gb))
+        if len(matches) < was:  # fewer than counted: back in with the true count
+            count[code] = len(matches)
+            if len(matches) >= 2:
+                heapq.heappush(heap, _entry(graph, code, len(matches)))
+            continue
+        node = graph.add(a, 0, b, d, rel < 0, cap)
+        count[code] = 0
+        for si, sh, ga, gb in matches:
+            s = state[si]
+            _remove(graph, s, (a, sh))
+            _remove(graph, s, (b, sh + d))
+            _insert(graph, s, (node, sh, ga), grower(si))
+        where.pop(code, None)
+        for k in touched:  # one heap entry per grown pattern and step
+            if count[k] >= 2:
+                heapq.heappush(heap, _entry(graph, k, count[k]))
+        touched.clear()
     return [[(v, sh, sg) for group in s.terms.values() for (v, sh), sg in group.items()] for s in state]
 
 
 def _entry(graph, k, c):
     """Heap entry of pattern ``k`` seen ``c`` times: the most frequent first, then the shallowest (adder depth),
     then the narrowest (a cheaper adder); ties broken by the pattern itself, so the graph is deterministic."""
-    a, b, d, _ = k
+    a, b, d, _ = _decode(k)
     return ((-c, max(graph.level[a], graph.level[b]), max(graph.width[a], graph.width[b] + d)), c, k)
 
 
-def _remove(s, si, term, bump, graph):
-    v, sh, sg = term
-    group = s.terms[graph.block[v]]
-    del group[(v, sh)]
-    for (v2, sh2), sg2 in group.items():
-        bump(si, term, (v2, sh2, sg2), -1)
+def _remove(graph, s, key):
+    v, sh = key
+    del s.terms[graph.block[v]][key]
+    shifts = s.shifts[v]
+    shifts.discard(sh)
+    if not shifts:
+        del s.shifts[v]
 
 
-def _insert(graph, s, si, term, bump, count_pairs=True):
+def _insert(graph, s, term, grew):
     """Add a term to a sum, merging it with an equal ``(node, shift)`` (``x + x = x << 1``, ``x - x = 0``);
-    returns the patterns whose counts grew."""
+    ``grew(code)`` for each new pair (None: not counted here)."""
     v, sh, sg = term
     group = s.terms.setdefault(graph.block[v], {})
     while (v, sh) in group:
         other = group[(v, sh)]
-        if count_pairs:
-            _remove(s, si, (v, sh, other), bump, graph)
-        else:
-            del group[(v, sh)]
+        _remove(graph, s, (v, sh))
         if other != sg:
-            return []  # cancelled
+            return  # cancelled
         sh += 1
-    grown = []
-    if count_pairs:
+    if grew is not None:
         for (v2, sh2), sg2 in group.items():
-            k, _ = bump(si, (v, sh, sg), (v2, sh2, sg2), 1)
-            grown.append(k)
+            grew(_code(v, sh, sg, v2, sh2, sg2))
     group[(v, sh)] = sg
-    return grown
+    s.shifts.setdefault(v, set()).add(sh)
 
 
 def reduce_terms(graph, terms, cap=None):
