@@ -328,7 +328,7 @@ def share(graph, sums, cap=None):
             continue
         node = graph.add(a, 0, b, d, rel < 0, cap)
         count[code] = 0
-        for si, sh, ga, gb in matches:
+        for si, sh, ga, _ in matches:
             s = state[si]
             _remove(graph, s, (a, sh))
             _remove(graph, s, (b, sh + d))

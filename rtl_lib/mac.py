@@ -60,6 +60,7 @@ class MacPlan:
     reuse: int
     rounds: tuple     #: ``rounds[m][r]`` is ``(i, j)`` or ``None`` (idle round)
     segments: tuple   #: ``segments[m]``: the :class:`Segment`\\ s of multiplier ``m``, in round order
+    gather: bool = False  #: zero weights skipped: each multiplier selects its round's input (no rotation)
 
     @property
     def multipliers(self):
@@ -75,7 +76,8 @@ class MacPlan:
 
     @property
     def max_leaves(self):
-        counts = [0] * self.n_out
+        """The most segments any output adds (at least 1: an output without products adds a zero)."""
+        counts = [1] * self.n_out
         for segs in self.segments:
             for s in segs:
                 counts[s.output] += 1
@@ -87,17 +89,27 @@ def _check_positive(value, what):
         raise ValueError(f"{what} must be a positive integer, not {value!r}")
 
 
-def mac_plan(n_in, n_out, reuse):
-    """The assignment of ``n_in * n_out`` products to ``ceil(n_in * n_out / reuse)`` multipliers."""
+def mac_plan(n_in, n_out, reuse, weights=None):
+    """The assignment of the products to multipliers: all ``n_in * n_out`` of them on ``ceil(n_in * n_out /
+    reuse)`` multipliers, or, given constant ``weights`` with zeros, only the non-zero ones (a zero weight
+    costs no multiplier round): ``ceil(nonzero / reuse)`` multipliers, each selecting its round's input."""
     _check_positive(n_in, "input count")
     _check_positive(n_out, "output count")
     _check_positive(reuse, "reuse factor")
     n_in, n_out, reuse = int(n_in), int(n_out), int(reuse)
-    total = n_in * n_out
+    products = [(k % n_in, k // n_in) for k in range(n_in * n_out)]  # output-major
+    gather = False
+    if weights is not None:
+        w = np.asarray(weights)
+        live = [(i, j) for i, j in products if w[i, j] != 0]
+        if len(live) < len(products):
+            # at least one product, so that the array has a multiplier (a layer of zeros: its biases)
+            products, gather = live or [(0, 0)], True
+    total = len(products)
     n_mult = -(-total // reuse)
     rounds, segments = [], []
     for m in range(n_mult):
-        rr = tuple((k % n_in, k // n_in) if k < total else None for k in range(m * reuse, (m + 1) * reuse))
+        rr = tuple(products[k] if k < total else None for k in range(m * reuse, (m + 1) * reuse))
         segs = []
         for r, p in enumerate(rr):
             if p is None:  # idle rounds add nothing; they extend the last segment
@@ -109,7 +121,7 @@ def mac_plan(n_in, n_out, reuse):
         segs[-1] = Segment(m, segs[-1].output, segs[-1].first, reuse - 1)
         rounds.append(rr)
         segments.append(tuple(segs))
-    return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments))
+    return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments), gather)
 
 
 def mac_latency(plan, levels_per_stage, accum_type, out_type):
@@ -124,10 +136,15 @@ def _counter_width(reuse):
 class MacUnit(wiring.Component):
     """One multiplier with its accumulator, used in ``reuse`` rounds.
 
+    For the clock: the multiplier's operands are both registers. The round's weight is selected from the
+    constants a cycle ahead, by ``r_next`` (the round of the next enabled cycle), into a register; the input is a
+    register of the parent. Whether a round starts a new segment is registered alongside the product, so the
+    accumulator's path is the product register, a multiplexer and the adder.
+
     Ports: ``x`` (the input of the current round), ``w`` (``reuse`` packed weights, round r's in word r),
-    ``start`` (bit r set: round r begins a new segment), ``r`` (round of the product stage), ``r_d`` and ``active``
-    (round of the accumulate stage, one cycle later, and whether it is a real round), ``en`` (clock enable),
-    ``acc`` (the running sum of the current segment).
+    ``start`` (bit r set: round r begins a new segment), ``r_next`` (the round the product stage will be in after
+    the next enabled edge), ``r`` (round of the product stage), ``active`` (the accumulate stage, one cycle later,
+    holds a real round), ``en`` (clock enable), ``acc`` (the running sum of the current segment).
     """
 
     def __init__(self, reuse, in_type, weight_type, accum_type):
@@ -142,7 +159,7 @@ class MacUnit(wiring.Component):
         cw = _counter_width(reuse)
         super().__init__({
             "x": In(in_type.width), "w": In(reuse * weight_type.width), "start": In(reuse),
-            "r": In(cw), "r_d": In(cw), "active": In(1), "en": In(1, init=1),
+            "r_next": In(cw), "r": In(cw), "active": In(1), "en": In(1, init=1),
             "acc": Out(shape_of(accum_type)),
         })
 
@@ -150,12 +167,17 @@ class MacUnit(wiring.Component):
         m = Module()
         ti, tw, tacc = self.in_type, self.weight_type, self.accum_type
         x = self.x
-        w = self.w.word_select(self.r, tw.width) if self.reuse > 1 else self.w
+        if self.reuse > 1:
+            w = Signal(tw.width, name="w_round")  # this round's weight, selected a cycle ahead
+            m.d.sync += w.eq(self.w.word_select(self.r_next, tw.width))
+            first = Signal(name="first")  # the round in the product register starts a segment
+            m.d.sync += first.eq(self.start.bit_select(self.r, 1))
+        else:
+            w, first = self.w, self.start[0]
         x = x.as_signed() if ti.signed else x
         w = w.as_signed() if tw.signed else w
         p = Signal(shape_of(tacc), name="p")
         m.d.sync += p.eq(cast(x * w, ti.product(tw), tacc))
-        first = self.start.bit_select(self.r_d, 1) if self.reuse > 1 else self.start[0]
         with m.If(self.active):
             m.d.sync += self.acc.eq(Mux(first, p, self.acc + p))  # assignment truncates: wrap-around
         return EnableInserter(self.en)(m)
@@ -198,12 +220,15 @@ class DenseResource(wiring.Component):
     """
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, reuse,
-                 levels_per_stage, library=None):
+                 levels_per_stage, library=None, latency=None):
         try:
             weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
             self.n_in, self.n_out = weights.shape
-            self.plan = mac_plan(self.n_in, self.n_out, reuse)
-            self.latency = mac_latency(self.plan, levels_per_stage, accum_type, out_type)
+            self.plan = mac_plan(self.n_in, self.n_out, reuse, weights)
+            self.own_latency = mac_latency(self.plan, levels_per_stage, accum_type, out_type)
+            if latency is not None and latency < self.own_latency:
+                raise ValueError(f"latency {latency} is below the layer's own {self.own_latency}")
+            self.latency = self.own_latency if latency is None else latency  # a longer one: outputs delayed
         except ValueError:
             self._MustUse__silence = True
             raise
@@ -239,10 +264,13 @@ class DenseResource(wiring.Component):
         r, busy = Signal(cw, name="round"), Signal(name="busy")
         r_d, busy_d, done = Signal(cw, name="round_d"), Signal(name="busy_d"), Signal(name="done")
         wi = ti.width
+        r_next = Signal(cw, name="round_next")  # the round after the next enabled edge (weights load ahead)
+        m.d.comb += r_next.eq(Mux(self.i_valid, 0, Mux(busy & (r != reuse - 1), r + 1, r)))
         with m.If(self.i_valid):
             m.d.sync += [xin.eq(self.i), r.eq(0), busy.eq(1)]
         with m.Elif(busy):
-            m.d.sync += xin.eq(Cat(xin[wi:], xin[:wi]))  # element p now holds input p + r (mod n_in)
+            if not plan.gather:
+                m.d.sync += xin.eq(Cat(xin[wi:], xin[:wi]))  # element p now holds input p + r (mod n_in)
             with m.If(r == reuse - 1):
                 m.d.sync += busy.eq(0)
             with m.Else():
@@ -253,14 +281,21 @@ class DenseResource(wiring.Component):
         unit_key = (reuse, ti, tw, tacc)
         leaf = {}
         for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
-            pos = (u * reuse) % self.n_in
-            x = xin[pos * wi:(pos + 1) * wi]
+            if plan.gather:  # this round's input, selected a cycle ahead into a register (round 0: from i)
+                ins = [p[0] if p is not None else 0 for p in rounds]
+                x = Signal(wi, name=f"x{u}")
+                words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
+                m.d.sync += x.eq(Mux(self.i_valid, self.i[ins[0] * wi:(ins[0] + 1) * wi],
+                                     words.word_select(r_next, wi)))
+            else:
+                pos = (u * reuse) % self.n_in
+                x = xin[pos * wi:(pos + 1) * wi]
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
             start = Const(sum(1 << s.first for s in segs), reuse)
             acc = Signal(shape_of(tacc), name=f"acc{u}")
             self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc), f"mac{u}",
-                        {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r": ("i", r), "r_d": ("i", r_d),
+                        {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r_next": ("i", r_next), "r": ("i", r),
                          "active": ("i", busy_d), "en": ("i", self.en), "acc": ("o", acc)})
             for s, nxt in zip(segs, segs[1:]):
                 seg = Signal(shape_of(tacc), name=f"seg{u}_{s.first}")
@@ -272,10 +307,8 @@ class DenseResource(wiring.Component):
         # per output: segments + bias through an adder tree
         n_leaves = plan.max_leaves
         tree_key = (n_leaves, tacc, self.bias_type, self.out_type, self.levels_per_stage)
-        outs = [None] * self.n_out
+        outs = [[] for _ in range(self.n_out)]
         for s in leaf:
-            if outs[s.output] is None:
-                outs[s.output] = []
             outs[s.output].append(leaf[s])
         ys = []
         for j in range(self.n_out):
@@ -286,20 +319,22 @@ class DenseResource(wiring.Component):
                         f"tree{j}", {"leaves": ("i", Cat(*leaves)),
                                      "b": ("i", Const(int(self.bias[j]), shape_of(self.bias_type))),
                                      "en": ("i", self.en), "y": ("o", y)})
-            ys.append(y)
+            ys.append(delayed(m, y, self.latency - self.own_latency, name=f"y{j}_align"))
         m.d.comb += self.o.eq(Cat(*ys))
 
         m.d.comb += self.o_valid.eq(delayed(m, done, self.latency - (reuse + 2)))
         return EnableInserter(self.en)(m)
 
 
-def resource_registers(plan, in_type, accum_type, out_type, levels_per_stage):
+def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_per_stage):
     """Flip-flop bits of a :class:`DenseResource` (control and valid bits included)."""
     wa = accum_type.width
     segs = sum(len(s) for s in plan.segments)
     latency = mac_latency(plan, levels_per_stage, accum_type, out_type)
     return (plan.n_in * in_type.width                                   # input register
-            + plan.multipliers * 2 * wa                                  # product and accumulator
+            + plan.multipliers * (2 * wa + 1)                            # product, accumulator, segment start
+            + plan.multipliers * (weight_type.width if plan.reuse > 1 else 0)  # the round's weight
+            + plan.multipliers * (in_type.width if plan.gather else 0)   # the round's input (zeros skipped)
             + (segs - plan.multipliers) * wa                             # finished segments
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))

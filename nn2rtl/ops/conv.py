@@ -113,7 +113,18 @@ class Conv(Op):
         if reuse == 1:
             latency = self._parallel_latency(node)
             return lambda: DenseParallel(latency=latency, **args)
-        return lambda: DenseResource(reuse=reuse, **args)
+        latency = self._resource_latency(node)
+        return lambda: DenseResource(reuse=reuse, latency=latency, **args)
+
+    def _resource_plans(self, node):
+        """The multiply-accumulate plan of each group's kernel (zero weights skipped)."""
+        w = np.asarray(node.params["weight"])
+        return [mac_plan(w.shape[1], w.shape[2], _reuse(node), w[gi]) for gi in range(w.shape[0])]
+
+    def _resource_latency(self, node):
+        """At reuse factor > 1 too the groups' kernels are aligned to the slowest one."""
+        return max(mac_latency(plan, _levels_per_stage(node), node.types["accum"], node.types["result"])
+                   for plan in self._resource_plans(node))
 
     def block(self, node, graph, library=None):
         require_wrap_accum(node)
@@ -168,8 +179,11 @@ class Conv(Op):
             latency = self._parallel_latency(node)
             registers = p * sum(dense_registers(*self._group(node, gi), lps, tacc, tout, latency) for gi in range(g))
             return Cost(latency=latency, ii=1, multipliers=multipliers, products=products, registers=registers)
-        plan = mac_plan(k, fg, reuse)
-        return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=p * g * plan.multipliers,
-                    products=products,
-                    registers=p * g * resource_registers(plan, node.types["input"], tacc, tout, lps),
-                    rom_bits=p * g * plan.multipliers * reuse * node.types["weight"].width)
+        plans = self._resource_plans(node)
+        latency = self._resource_latency(node)
+        ti, tw = node.types["input"], node.types["weight"]
+        registers = sum(resource_registers(plan, ti, tw, tacc, tout, lps)
+                        + fg * tout.width * (latency - mac_latency(plan, lps, tacc, tout)) for plan in plans)
+        multipliers = sum(plan.multipliers for plan in plans)
+        return Cost(latency=latency, ii=reuse, multipliers=p * multipliers, products=products,
+                    registers=p * registers, rom_bits=p * multipliers * reuse * tw.width)

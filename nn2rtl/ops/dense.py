@@ -307,8 +307,8 @@ class Dense(Op):
             w, b = node.params["weight"], node.params.get("bias")
             return Cost(latency=dense_latency(w, b, lps, tacc, tout), ii=1, multipliers=count_multipliers(w),
                         products=n_in * n_out, registers=dense_registers(w, b, lps, tacc, tout), rom_bits=0)
-        plan = mac_plan(n_in, n_out, reuse)
+        plan = mac_plan(n_in, n_out, reuse, node.params["weight"])
         return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=plan.multipliers,
                     products=n_in * n_out,
-                    registers=resource_registers(plan, node.types["input"], tacc, tout, lps),
+                    registers=resource_registers(plan, node.types["input"], node.types["weight"], tacc, tout, lps),
                     rom_bits=plan.multipliers * reuse * node.types["weight"].width)

@@ -81,12 +81,19 @@ CASES = [  # n_in, n_out, reuse, types, levels per stage
 ]
 
 
+@pytest.mark.parametrize("prune", [0.0, 0.6])
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_resource_block_bit_exact_latency_and_ii(case):
+def test_resource_block_bit_exact_latency_and_ii(case, prune):
+    """Dense and pruned (60 % zeros, one output without any weight: zeros take no multiplier round, and each
+    multiplier selects its round's input) at every reuse factor."""
     n_in, n_out, reuse, names, lps = CASES[case]
     ti, tw, tb, tacc, to = map(FixedType.parse, names)
     rng = np.random.default_rng(case)
     w = rng.integers(tw.min_raw, tw.max_raw, size=(n_in, n_out), endpoint=True)
+    w[w == 0] = 1
+    if prune:
+        w[rng.random(w.shape) < prune] = 0
+        w[:, -1] = 0
     b = rng.integers(tb.min_raw, tb.max_raw, size=n_out, endpoint=True)
     rows = np.concatenate([rng.integers(ti.min_raw, ti.max_raw, size=(25, n_in), endpoint=True),
                            np.full((1, n_in), ti.max_raw), np.full((1, n_in), ti.min_raw), np.zeros((1, n_in), int)])
@@ -96,12 +103,23 @@ def test_resource_block_bit_exact_latency_and_ii(case):
     # back to back at II = reuse, then with a stalled clock enable every third cycle
     for stall in (0, 3):
         blk = DenseResource(ti, w, tw, b, tb, tacc, to, reuse, lps)
-        assert blk.multipliers == math.ceil(n_in * n_out / reuse)
-        assert blk.latency == mac_latency(mac_plan(n_in, n_out, reuse), lps, tacc, to)
+        assert blk.multipliers == math.ceil(int((w != 0).sum()) / reuse)
+        assert blk.plan.gather is bool(prune)
+        assert blk.latency == mac_latency(mac_plan(n_in, n_out, reuse, w), lps, tacc, to)
         got, lat = run_resource(blk, rows, ti.width, n_out, to.width, to.signed, spacing=reuse, stall_every=stall)
         assert len(got) == len(rows)
         np.testing.assert_array_equal(np.array(got), expected)
         assert set(lat) == {blk.latency}  # in enabled cycles: a stall delays, never reorders or drops
+
+
+def test_all_zero_layer_keeps_one_idle_multiplier_and_outputs_its_biases():
+    t = FixedType(8, 3)
+    w = np.zeros((3, 2), int)
+    blk = DenseResource(t, w, t, np.array([5, -7]), t, FixedType(12, 4), t, 2, 1)
+    assert blk.multipliers == 1
+    rows = np.array([[1, 2, 3], [-4, 5, -6]])
+    got, _ = run_resource(blk, rows, t.width, 2, t.width, True, spacing=2, stall_every=0)
+    assert got == [[5, -7], [5, -7]]
 
 
 def test_resource_block_rejects_saturating_accumulator():

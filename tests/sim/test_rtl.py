@@ -62,8 +62,8 @@ def test_every_reuse_factor_bit_exact_with_stated_latency_and_ii(reuse, tmp_path
     if reuse == 1:  # constant weights: zeros and +-2^k are free
         from rtl_lib.dense import count_multipliers
         want = [count_multipliers(n.params["weight"]) for n in design.graph.nodes if n.op == "Dense"]
-    else:  # the MAC array: one multiplier per slot
-        want = [-(-55 // reuse), -(-33 // reuse)]
+    else:  # the MAC array: one multiplier per R non-zero products (a weight quantised to zero takes no round)
+        want = [-(-int((n.params["weight"] != 0).sum()) // reuse) for n in design.graph.nodes if n.op == "Dense"]
     assert [c.multipliers for c in dense] == want
     assert design.ii == reuse
     r = design.simulate(vectors=300, seed=reuse, work_dir=tmp_path)
@@ -226,17 +226,22 @@ def _pruned_mlp(tmp_path):
     return path
 
 
-def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(tmp_path):
-    """70 % zero weights, +-2^k weights and a whole output with no weight at all: no multiplier, adder-tree leaf
-    or register for a zero, a shift for +-2^k; bit-exact in Verilator with the stated latency."""
+@pytest.mark.parametrize("reuse", [1, 4])
+def test_pruned_and_power_of_two_weights_cost_nothing_and_stay_bit_exact(reuse, tmp_path):
+    """70 % zero weights, +-2^k weights and a whole output with no weight at all. At R = 1: no multiplier,
+    adder-tree leaf or register for a zero, a shift for +-2^k. In the MAC array (R = 4): a zero takes no
+    multiplier round (each multiplier selects its rounds' inputs). Bit-exact in Verilator at the stated latency."""
     from rtl_lib.dense import count_multipliers
     path = _pruned_mlp(tmp_path)
-    design = nn2rtl.convert(path, precision="fixed<12,4>", top="pruned")
+    design = nn2rtl.convert(path, precision="fixed<12,4>", reuse=reuse, top=f"pruned_r{reuse}")
     dense = [n for n in design.graph.nodes if n.op == "Dense"]
     for n in dense:
         w = np.asarray(n.params["weight"])
         c = design.costs[n.name]
-        assert c.multipliers == count_multipliers(w) < int((w != 0).sum()) < w.size
+        if reuse == 1:
+            assert c.multipliers == count_multipliers(w) < int((w != 0).sum()) < w.size
+        else:
+            assert c.multipliers == -(-int((w != 0).sum()) // reuse) < -(-w.size // reuse)
     r = design.simulate(vectors=400, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
