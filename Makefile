@@ -115,6 +115,7 @@ bench-da: setup
 	test -x $(DA4ML_VENV)/bin/python || $(PYTHON) -m venv $(DA4ML_VENV)
 	$(DA4ML_VENV)/bin/python -m pip install -q "da4ml==0.6.0"
 	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python --ecp5
+	$(PY) benchmarks/bench_da.py --conversion
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle

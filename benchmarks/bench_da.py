@@ -194,6 +194,38 @@ def plot(rows, path):
     fig.savefig(path, dpi=100)
 
 
+def conversion(sizes, out):
+    """Conversion time of one n x n shift-and-add layer (8-bit weights, fixed<16,6> input) as n grows to 100k
+    products: exact sums (shared across the matrix) and hls4ml's default accumulator (per-input sharing)."""
+    import onnx  # noqa: F401  (the model file)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nn2rtl-bench-da-conv-") as work:
+        for n in sizes:
+            layers = [(np.random.default_rng(n).integers(-128, 128, size=(n, n)), None)]
+            model = onnx_model(layers, Path(work) / f"sq{n}.onnx")
+            for accum in ("auto", "fixed<16,6>"):
+                cfg = config("distributed_arithmetic", 2, 1)
+                cfg["Model"]["Precision"]["accum"] = accum
+                t0 = time.perf_counter()
+                design = nn2rtl.convert(model, config=cfg, top=f"sq{n}")
+                seconds = time.perf_counter() - t0
+                g = design.report()["layers"][0]["adder_graph"]
+                rows.append({"n": n, "products": n * n, "accum": accum, "adders": g["adders"],
+                             "unshared": g["adders_unshared"], "depth": g["depth"], "seconds": round(seconds, 1),
+                             "verilog_mib": round(len(design.verilog.encode()) / 2 ** 20, 1)})
+                progress(json.dumps(rows[-1]))
+    lines = ["# Conversion time of shift-and-add layers", "",
+             "One n x n dense layer, 8-bit weights, fixed<16,6> input, `Strategy: distributed_arithmetic`, "
+             "`nn2rtl.convert` (plan, netlist, Verilog) on one core of this machine.", "",
+             "| products | accumulator | adders | without sharing | depth | convert (s) | Verilog (MiB) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['products']:,} ({r['n']}x{r['n']}) | {r['accum']} | {r['adders']:,} | "
+                     f"{r['unshared']:,} | {r['depth']} | {r['seconds']} | {r['verilog_mib']} |")
+    Path(out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--da4ml-python", default=str(ROOT / ".venv-da4ml" / "bin" / "python"))
@@ -203,7 +235,12 @@ def main():
     p.add_argument("--cases", nargs="*", default=None)
     p.add_argument("--no-latency", action="store_true", help="skip the multiplier (Strategy Latency) rows")
     p.add_argument("--out", default=str(RESULTS / "da"))
+    p.add_argument("--conversion", nargs="*", type=int, metavar="N",
+                   help="only time the conversion of N x N layers (default 64 128 316) into "
+                        "benchmarks/results/da_conversion.md")
     args = p.parse_args()
+    if args.conversion is not None:
+        return conversion(args.conversion or [64, 128, 316], RESULTS / "da_conversion.md")
     args.da4ml_python = os.path.abspath(args.da4ml_python)  # not resolved: the venv's python is a symlink
     if not os.environ.get("YOSYS"):
         progress("note: $YOSYS not set, so the YoWASP Yosys runs (slow on these designs)")

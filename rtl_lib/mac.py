@@ -7,6 +7,11 @@ in up to ``R`` rounds per input (the last one idles in the rounds past ``P``), s
 constants, which synthesis maps to LUTs, i.e. a distributed ROM). Its inputs need no multiplexer: in output-major
 order consecutive products read consecutive inputs (``i = k mod n_in``), so the registered input vector rotates by
 one element per round and multiplier ``m`` always reads element ``m*R mod n_in``.
+A pruned layer skips its zero weights (:func:`mac_plan` with ``weights``): only the non-zero products are dealt
+out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read scattered inputs, each multiplier
+selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
+For the clock, the round's weight is selected a cycle ahead too (:class:`MacUnit`): both operands of every
+multiplier are registers.
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 
