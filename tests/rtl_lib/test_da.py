@@ -150,3 +150,31 @@ def test_exact_products_share_and_rounded_ones_add_a_stage_or_not():
     # 3x0 + 5x1 and 7x1: 3 = 4 - 1, 5 = 4 + 1, 7 = 8 - 1 take one adder each, and column 0 one more
     assert exact.exact and exact.plain_adders == 4 and exact.adders == 4
     assert da_latency(exact, FixedType(20, 8), t) == 2
+
+
+@pytest.mark.parametrize("accum, sharing", [("auto", "across the matrix"), ("fixed<12,4>", "each input")])
+def test_report_states_the_graph_and_what_it_shares(accum, sharing, tmp_path):
+    """`report`/design.json: adders with and without sharing, the multipliers it replaces, depth and stages,
+    equal to the plan that built the block; the summary says what was shared (and why not more)."""
+    import nn2rtl
+    from helpers import models
+    from nn2rtl.ops.dense import da_plan_of
+    from rtl_lib.dense import count_multipliers
+    path = models.save(models.torch_mlp([12, 16, 3], seed=5), tmp_path / "m.onnx")
+    cfg = {"Model": {"Precision": {"default": "fixed<12,4>", "accum": accum}, "Strategy": "distributed_arithmetic"}}
+    design = nn2rtl.convert(path, config=cfg, top="rep")
+    report = design.report()
+    layers = [lay for lay in report["layers"] if lay["op"] == "Dense"]
+    assert len(layers) == 2
+    for lay in layers:
+        node = design.graph.node(lay["name"])
+        plan = da_plan_of(node.params["weight"], node.params.get("bias"), node.types, lay["levels_per_stage"])
+        a = lay["adder_graph"]
+        assert (a["adders"], a["adders_unshared"], a["depth"], a["stages"]) == (
+            plan.adders, plan.plain_adders, plan.depth, plan.schedule.latency)
+        assert a["adders"] == lay["adders"] < a["adders_unshared"]
+        assert a["multipliers_instead"] == count_multipliers(node.params["weight"]) and lay["multipliers"] == 0
+        assert sharing in a["sharing"]
+    assert report["totals"]["adders"] == sum(lay["adders"] for lay in layers)
+    text = design.summary()
+    assert text.count("shift-and-add graph of") == 2 and sharing in text
