@@ -156,8 +156,9 @@ def test_exact_products_share_and_rounded_ones_add_a_stage_or_not():
 def test_report_states_the_graph_and_what_it_shares(accum, sharing, tmp_path):
     """`report`/design.json: adders with and without sharing, the multipliers it replaces, depth and stages,
     equal to the plan that built the block; the summary says what was shared (and why not more)."""
-    import nn2rtl
     from helpers import models
+
+    import nn2rtl
     from nn2rtl.ops.dense import da_plan_of
     from rtl_lib.dense import count_multipliers
     path = models.save(models.torch_mlp([12, 16, 3], seed=5), tmp_path / "m.onnx")
