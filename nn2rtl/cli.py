@@ -150,11 +150,13 @@ def cmd_report(args):
     t = design.report()["totals"]
     print(f"\nestimate before synthesis: {t['multipliers']} multipliers, {t['registers']} register bits, "
           f"{t['rom_bits']} ROM bits")
-    rows = [("target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "fmax MHz", "fits", "seconds")]
+    rows = [("target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "fmax MHz", "latency ns", "fits", "seconds")]
     for target, r in results.items():
         secs = r["seconds"]["synthesis"] + r.get("seconds_pnr", 0)
+        fmax = r.get("fmax_mhz")
         rows.append((target, str(r["luts"]), str(r["ffs"]), str(r["dsps"]), str(r["memories"]), str(r["lutram"]),
-                     "-" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.1f}",
+                     "-" if fmax is None else f"{fmax:.1f}",
+                     "-" if not fmax else f"{design.latency * 1e3 / fmax:.1f}",  # the latency at that clock
                      "-" if "fits" not in r else ("yes" if r["fits"] else "no"),
                      "cached" if r.get("cached") else f"{secs:.0f}"))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]

@@ -32,6 +32,10 @@ def test_report_synth_ecp5_measures_and_records(tmp_path, monkeypatch):
     assert rec["dsps"] <= design.report()["totals"]["multipliers"]
     assert "TRELLIS_FF" in rec["cells"] and rec["ffs"] == rec["cells"]["TRELLIS_FF"]
     assert "ecp5" in r.stdout and "estimate before synthesis" in r.stdout
+    row = next(line.split() for line in r.stdout.splitlines() if line.startswith("ecp5"))
+    header = next(line for line in r.stdout.splitlines() if line.startswith("target"))
+    assert "latency ns" in header  # the latency at nextpnr's fmax
+    assert float(row[7]) == pytest.approx(design.latency * 1e3 / rec["fmax_mhz"], abs=0.06)
     # the second time comes from the cache, keyed by the Verilog
     again = subprocess.run(exe, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "cached" in again.stdout and "yosys ecp5" not in again.stderr
