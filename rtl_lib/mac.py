@@ -10,8 +10,9 @@ one element per round and multiplier ``m`` always reads element ``m*R mod n_in``
 A pruned layer skips its zero weights (:func:`mac_plan` with ``weights``): only the non-zero products are dealt
 out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read scattered inputs, each multiplier
 selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
-For the clock, the round's weight is selected a cycle ahead too (:class:`MacUnit`): both operands of every
-multiplier are registers.
+For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
+register per multiplier: both operands of every multiplier are registers of its own, which the placer can put
+beside it.
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 
@@ -292,9 +293,11 @@ class DenseResource(wiring.Component):
                 words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
                 m.d.sync += x.eq(Mux(self.i_valid, self.i[ins[0] * wi:(ins[0] + 1) * wi],
                                      words.word_select(r_next, wi)))
-            else:
+            else:  # a register of its own, loaded a cycle ahead: no fanout from xin to the far multipliers
                 pos = (u * reuse) % self.n_in
-                x = xin[pos * wi:(pos + 1) * wi]
+                nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
+                x = Signal(wi, name=f"x{u}")
+                m.d.sync += x.eq(Mux(self.i_valid, self.i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
             start = Const(sum(1 << s.first for s in segs), reuse)
@@ -339,7 +342,7 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
     return (plan.n_in * in_type.width                                   # input register
             + plan.multipliers * (2 * wa + 1)                            # product, accumulator, segment start
             + plan.multipliers * (weight_type.width if plan.reuse > 1 else 0)  # the round's weight
-            + plan.multipliers * (in_type.width if plan.gather else 0)   # the round's input (zeros skipped)
+            + plan.multipliers * in_type.width                           # the round's input, per multiplier
             + (segs - plan.multipliers) * wa                             # finished segments
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))
