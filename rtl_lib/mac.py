@@ -7,7 +7,8 @@ in up to ``R`` rounds per input (the last one idles in the rounds past ``P``), s
 constants, which synthesis maps to LUTs, i.e. a distributed ROM). Its inputs need no multiplexer: in output-major
 order consecutive products read consecutive inputs (``i = k mod n_in``), so the registered input vector rotates by
 one element per round and multiplier ``m`` always reads element ``m*R mod n_in``.
-A pruned layer skips its zero weights (:func:`mac_plan` with ``weights``): only the non-zero products are dealt
+A pruned layer skips its zero weights (:func:`mac_plan` with ``weights``, when that saves at least a tenth of
+the multipliers): only the non-zero products are dealt
 out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read scattered inputs, each multiplier
 selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
 For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
@@ -97,8 +98,9 @@ def _check_positive(value, what):
 
 def mac_plan(n_in, n_out, reuse, weights=None):
     """The assignment of the products to multipliers: all ``n_in * n_out`` of them on ``ceil(n_in * n_out /
-    reuse)`` multipliers, or, given constant ``weights`` with zeros, only the non-zero ones (a zero weight
-    costs no multiplier round): ``ceil(nonzero / reuse)`` multipliers, each selecting its round's input."""
+    reuse)`` multipliers, or, given constant ``weights`` with enough zeros to save a tenth of the multipliers, only
+    the non-zero ones (a zero weight costs no multiplier round): ``ceil(nonzero / reuse)`` multipliers, each
+    selecting its round's input."""
     _check_positive(n_in, "input count")
     _check_positive(n_out, "output count")
     _check_positive(reuse, "reuse factor")
@@ -108,7 +110,9 @@ def mac_plan(n_in, n_out, reuse, weights=None):
     if weights is not None:
         w = np.asarray(weights)
         live = [(i, j) for i, j in products if w[i, j] != 0]
-        if len(live) < len(products):
+        # skipping needs an input multiplexer per multiplier (its rounds read scattered inputs): worth it when it
+        # saves at least a tenth of the multipliers (a few stray zeros in a dense layer do not)
+        if -(-max(len(live), 1) // reuse) <= 0.9 * -(-len(products) // reuse):
             # at least one product, so that the array has a multiplier (a layer of zeros: its biases)
             products, gather = live or [(0, 0)], True
     total = len(products)

@@ -103,13 +103,23 @@ def test_resource_block_bit_exact_latency_and_ii(case, prune):
     # back to back at II = reuse, then with a stalled clock enable every third cycle
     for stall in (0, 3):
         blk = DenseResource(ti, w, tw, b, tb, tacc, to, reuse, lps)
-        assert blk.multipliers == math.ceil(int((w != 0).sum()) / reuse)
-        assert blk.plan.gather is bool(prune)
+        dense_count, live_count = math.ceil(w.size / reuse), math.ceil(int((w != 0).sum()) / reuse)
+        assert blk.plan.gather is (live_count <= 0.9 * dense_count)
+        assert blk.multipliers == (live_count if blk.plan.gather else dense_count)
         assert blk.latency == mac_latency(mac_plan(n_in, n_out, reuse, w), lps, tacc, to)
         got, lat = run_resource(blk, rows, ti.width, n_out, to.width, to.signed, spacing=reuse, stall_every=stall)
         assert len(got) == len(rows)
         np.testing.assert_array_equal(np.array(got), expected)
         assert set(lat) == {blk.latency}  # in enabled cycles: a stall delays, never reorders or drops
+
+
+def test_a_few_stray_zeros_keep_the_rotating_input():
+    """Skipping needs an input multiplexer per multiplier: not worth one multiplier in a hundred."""
+    w = np.ones((16, 64), int)
+    w[0, :4] = 0
+    assert not mac_plan(16, 64, 8, w).gather and mac_plan(16, 64, 8, w).multipliers == 128
+    w[:, :8] = 0
+    assert mac_plan(16, 64, 8, w).gather and mac_plan(16, 64, 8, w).multipliers == 112
 
 
 def test_all_zero_layer_keeps_one_idle_multiplier_and_outputs_its_biases():
