@@ -2,7 +2,8 @@
 
 A drawn case is a chain of Gemm layers and activations with random sizes, a random model precision, random
 rounding and overflow modes on each layer's result, an accumulator that is the model type, ``auto`` or a random
-wrapping type, random reuse factors (any positive integer, also larger than the layer), random adder pipelining,
+wrapping type, random reuse factors (any positive integer, also larger than the layer) or shift-and-add layers,
+random adder pipelining,
 and a random input type. :func:`check` converts it and simulates it in Verilator against the golden model.
 The short run is ``tests/sim/test_fuzz_rtl.py``; ``benchmarks/fuzz_rtl.py`` runs thousands and counts outcomes.
 """
@@ -64,7 +65,11 @@ def cases(draw):
                         "TableMode": draw(st.sampled_from(["hls4ml", "centered", "fitted"]))},
               "LayerType": {"Softmax": {"implementation": draw(st.sampled_from(SOFTMAX))}},
               "LayerName": {**layer_cfg, "input": {"Precision": {"result": draw(fixed_types(3, 16, modes=False))}}}}
-    return n_in, layers, config, draw(st.integers(0, 2**16))
+    seed = draw(st.integers(0, 2**16))
+    for name in names:  # one layer in four as shifts and adds (reuse factor 1); drawn last, after the rest
+        if draw(st.integers(0, 3)) == 0:
+            layer_cfg[name].update(Strategy="distributed_arithmetic", ReuseFactor=1)
+    return n_in, layers, config, seed
 
 
 def check(case, work, vectors=150, hls=False):
