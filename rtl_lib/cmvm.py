@@ -42,7 +42,8 @@ def csd(w):
 
 
 def signed_bits(lo, hi):
-    """Bits of a two's complement value holding every integer in ``[lo, hi]``."""
+    """Bits of a two's complement value holding every integer in ``[lo, hi]`` (as ``nn2rtl.fixed.range_type``
+    with a sign; not imported from there, so that this module stays importable on its own)."""
     def bits(v):
         return (v.bit_length() if v >= 0 else (~v).bit_length()) + 1
     return max(bits(lo), bits(hi))
@@ -114,17 +115,6 @@ class Graph:
         if k > 0:
             lo, hi = lo >> k, (hi >> k) + 1
         return self._node(("cast", a, shift, sign, k, rounding), self.level[a] + adds, lo, hi, cap, self.block[a])
-
-    @property
-    def adders(self):
-        """Two-input adders (a cast that negates or rounds counts one per level it adds)."""
-        n = 0
-        for node, op in enumerate(self.ops):
-            if op[0] == "add":
-                n += 1
-            elif op[0] == "cast":
-                n += self.level[node] - self.level[op[1]]
-        return n
 
     def schedule(self, roots, levels_per_stage):
         """The pipeline of the graph evaluated at ``roots`` (node ids, or None for an output that is a constant

@@ -33,7 +33,7 @@ from .dense import cast_stages, setup_dense
 from .fixed import cast, cast_is_wiring, shape_of
 from .pipeline import delayed
 
-__all__ = ["csd", "DAPlan", "DenseDA", "FixedCast", "da_plan", "da_latency", "da_registers", "da_verilog"]
+__all__ = ["csd", "DAPlan", "DenseDA", "FixedCast", "da_plan", "da_latency", "da_registers", "da_rtlil"]
 
 
 @dataclass
@@ -100,7 +100,7 @@ def da_plan(weights, bias, bias_type, in_type, weight_type, accum_type, levels_p
 def _build_plan(w, bias, bias_type, ti, tw, tacc, levels_per_stage):
     n_in, n_out = w.shape
     fp, fa, W = ti.product(tw).frac, tacc.frac, tacc.width
-    exact = fa >= fp
+    exact = exact_sharing(ti, tw, tacc)
     b_acc = [int(v) for v in tacc.cast(np.asarray(bias, dtype=object), bias_type).flat]
     digits = [[csd(int(w[i, j])) for j in range(n_out)] for i in range(n_in)]
     g = Graph()
@@ -186,10 +186,10 @@ class DenseDA(wiring.Component):
                           "o": Out(self.n_out * out_type.width), "o_valid": Out(1)})
 
     def elaborate(self, platform):
-        if self.library is not None:  # the graph written as Verilog: Amaranth would take seconds per thousand adders
+        if self.library is not None:  # the graph written as RTLIL: Amaranth would take seconds per thousand adders
             key = (_plan_key(self.weights, self.bias, self.bias_type, self.in_type, self.weight_type,
                              self.accum_type, self.levels_per_stage), repr((self.out_type, self.latency)))
-            name = self.library.request_text("da", key, lambda name: da_verilog(self, name, self.library))
+            name = self.library.request_text("da", key, lambda name: da_rtlil(self, name, self.library))
             m = Module()
             m.submodules.graph = Instance(name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=self.en, i_i=self.i,
                                           i_i_valid=self.i_valid, o_o=self.o, o_o_valid=self.o_valid)
@@ -255,7 +255,7 @@ class DenseDA(wiring.Component):
 
 class FixedCast(wiring.Component):
     """``y = cast(a)`` from ``src`` to ``dst`` (:func:`rtl_lib.fixed.cast`, every rounding and overflow mode),
-    combinational: the rounding of a product and the output cast of a :func:`da_verilog` graph."""
+    combinational: the rounding of a product and the output cast of a :func:`da_rtlil` graph."""
 
     def __init__(self, src, dst):
         self.src, self.dst = src, dst
@@ -319,7 +319,7 @@ def _shifted(sig, width, shift):
     return (f"{{ {sig} {_const(0, shift)} }}" if shift else sig), width + shift
 
 
-def da_verilog(block, name, library):
+def da_rtlil(block, name, library):
     """The :class:`DenseDA` ``block`` as one module ``name`` written directly as RTLIL (converted to Verilog with
     the rest of the design): a signed adder cell per graph node, a register chain per value crossing stages
     (:class:`~rtl_lib.cmvm.Schedule`), roundings and output casts as shared :class:`FixedCast` definitions

@@ -28,11 +28,16 @@ class ModuleLibrary:
         self._by_key = {}
         self._defs = []
 
+    def _name(self, kind, key):
+        """A new definition's name, recorded for ``(kind, key)``."""
+        name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
+        self._by_key[kind, key] = name
+        return name
+
     def request(self, kind, key, factory):
         """The module name for definition ``key``; ``factory()`` builds its elaboratable the first time."""
         if (kind, key) not in self._by_key:
-            name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
-            self._by_key[kind, key] = name
+            name = self._name(kind, key)
             self._defs.append((name, factory()))
         return self._by_key[kind, key]
 
@@ -40,8 +45,7 @@ class ModuleLibrary:
         """The module name for a definition written as RTLIL text: ``make(name)`` returns that text the first
         time (it may request further definitions, whose names it can then instantiate)."""
         if (kind, key) not in self._by_key:
-            name = f"{self.prefix}_{kind}{sum(1 for k, _ in self._by_key if k == kind)}"
-            self._by_key[kind, key] = name
+            name = self._name(kind, key)
             index = len(self._defs)
             self._defs.append((name, None))
             self._defs[index] = (name, RtlilText(make(name)))
