@@ -12,8 +12,9 @@ the multipliers): only the non-zero products are dealt
 out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read scattered inputs, each multiplier
 selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
 For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
-register per multiplier: both operands of every multiplier are registers of its own, which the placer can put
-beside it.
+register per multiplier, so both operands of every multiplier are registers. (Yosys merges register copies whose
+inputs are equal, so on ECP5 an input register still reaches many multipliers: 67.5 MHz at R = 8 on a 16x64
+layer, against 64.5 MHz without the copies.)
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 
