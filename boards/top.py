@@ -12,7 +12,7 @@ the same way, their checksum. A bad frame gets the single byte ``0x15``.
 """
 
 from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl_lib.library import ModuleLibrary, convert
@@ -27,22 +27,26 @@ class BoardTop(wiring.Component):
     """``design`` (the Verilog module name) behind a UART at ``baud`` from a ``clk_hz`` clock.
 
     ``n_in``/``in_width``, ``n_out``/``out_width``/``out_signed``: the design's vectors. Ports ``rx``, ``tx``,
-    ``led``; on a platform they are connected to its ``uart`` and ``led`` resources."""
+    ``led``; on a platform they are connected to its ``uart`` and ``led`` resources. ``clock``: a
+    :class:`boards.platforms.ClockGenerator` making ``clk_hz`` from the board's clock (on a platform only; without
+    it the board's clock drives the design)."""
 
-    def __init__(self, design, n_in, in_width, n_out, out_width, out_signed, clk_hz, baud=DEFAULT_BAUD):
+    def __init__(self, design, n_in, in_width, n_out, out_width, out_signed, clk_hz, baud=DEFAULT_BAUD,
+                 clock=None):
         divisor = round(clk_hz / baud)
         if divisor < 4:
             raise ValueError(f"a {clk_hz / 1e6:g} MHz clock is too slow for {baud} baud (at least 4 clocks a bit)")
-        self.design, self.divisor, self.clk_hz = design, divisor, clk_hz
+        self.design, self.divisor, self.clk_hz, self.clock = design, divisor, clk_hz, clock
         self.n_in, self.in_width, self.n_out, self.out_width, self.out_signed = (n_in, in_width, n_out, out_width,
                                                                                   out_signed)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "led": Out(1)})
 
     @classmethod
-    def for_design(cls, design, clk_hz, baud=DEFAULT_BAUD):
+    def for_design(cls, design, clk_hz, baud=DEFAULT_BAUD, clock=None):
         """The board top of an :class:`nn2rtl.Design`."""
         tin, tout = design.input, design.output
-        return cls(design.top, tin.size, tin.type.width, tout.size, tout.type.width, tout.type.signed, clk_hz, baud)
+        return cls(design.top, tin.size, tin.type.width, tout.size, tout.type.width, tout.type.signed, clk_hz, baud,
+                   clock)
 
     def elaborate(self, platform):
         m = Module()
@@ -51,16 +55,32 @@ class BoardTop(wiring.Component):
         m.submodules.frame_in = fin = FrameReceiver(self.n_in, self.in_width)
         m.submodules.frame_out = fout = FrameSender(self.n_out, self.out_width, self.out_signed)
         if platform is not None:
-            uart = platform.request("uart", 0)
-            led = platform.request("led", 0)
-            m.d.comb += [self.rx.eq(uart.rx.i), uart.tx.o.eq(self.tx), led.o.eq(self.led)]
+            if self.clock is not None:
+                clk = platform.request(platform.default_clk, 0, dir="-")
+                if self.clock.family == "ice40":  # SB_PLL40_PAD takes the pin itself
+                    clk_in = clk.io
+                else:
+                    m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
+                    clk_in = clk_buf.i
+                cd = self.clock.elaborate_into(m, clk_in)
+                platform.add_clock_constraint(cd.clk, self.clk_hz)
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+            m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+            m.submodules.led_buf = led_buf = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += [self.rx.eq(rx_buf.i), tx_buf.o.eq(self.tx), led_buf.o.eq(self.led)]
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
                      fin.byte.eq(rx.data), fin.byte_valid.eq(rx.valid), fout.nak.eq(fin.nak),
                      tx.data.eq(fout.byte), tx.valid.eq(fout.byte_valid), fout.byte_ready.eq(tx.ready)]
         in_ready, out_valid = Signal(), Signal()
         out_data = Signal(self.n_out * self.out_width)
+        # the design's reset: held for the first cycles after configuration, since a board's own clock domain may
+        # have no reset signal (ECP5's comes from the global set/reset instead)
+        power_on = Signal(4, init=15, reset_less=True)
+        with m.If(power_on != 0):
+            m.d.sync += power_on.eq(power_on - 1)
         m.submodules.design = Instance(
-            self.design, i_clk=ClockSignal(), i_rst=ResetSignal(),
+            self.design, i_clk=ClockSignal(), i_rst=ResetSignal(allow_reset_less=True) | (power_on != 0),
             i_in_data=fin.data, i_in_valid=fin.valid, o_in_ready=in_ready,
             o_out_data=out_data, o_out_valid=out_valid, i_out_ready=fout.ready)
         m.d.comb += [fin.ready.eq(in_ready), fout.data.eq(out_data), fout.valid.eq(out_valid)]

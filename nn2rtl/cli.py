@@ -1,4 +1,4 @@
-"""Command line: ``nn2rtl convert | predict | simulate | inspect | demo``.
+"""Command line: ``nn2rtl convert | report | predict | simulate | inspect | build | board-run | demo``.
 
 User mistakes (bad model, config, precision, paths) print one ``error:`` line and exit with status 2; a failed
 bit-exactness check exits with status 1.
@@ -7,6 +7,7 @@ bit-exactness check exits with status 1.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -250,6 +251,122 @@ def cmd_demo(args):
     return rc
 
 
+def cmd_build(args):
+    from boards.build import build_board
+    from boards.platforms import get_board
+
+    from .design import Design
+    from .progress import Progress
+    design = Design.load(args.design)
+    board = get_board(args.board)
+    with Progress(f"building '{design.top}' for the {board.name}") as p:
+        r = build_board(design, args.design, board.name, clock_mhz=args.clock, baud=args.baud, progress=p.update,
+                        use_cache=not args.no_cache)
+    info = json.loads((r.directory / "board.json").read_text())
+    fr = info["frame"]
+    print(f"board {board.name} ({board.device}): '{design.top}' behind the UART at {info['baud']} baud, clock "
+          f"{r.clock_mhz:.3f} MHz" + (f" (PLL from the board's {info['board_clock_mhz']:g} MHz)" if info["pll"]
+                                      else " (the board's oscillator)"))
+    print(f"frame: 0xA5, {fr['in']['words']} words of {fr['in']['bytes_per_word']} bytes (little-endian), checksum; "
+          f"answer: 0x5A, {fr['out']['words']} words of {fr['out']['bytes_per_word']} bytes, checksum; NAK 0x15")
+    est = r.estimate
+    print(f"fit check (design estimate): {est['dsps']} DSP blocks, {est['memory_bits']:,} memory bits, "
+          f"~{est['ffs']:,} register bits")
+    if r.synthesis:
+        s_ = r.synthesis
+        print(f"synthesis (Yosys): {s_['luts']:,} LUTs, {s_['ffs']:,} flip-flops, {s_['dsps']} DSP blocks, "
+              f"{s_['memories']} block RAMs")
+    if not info["built"]:
+        print(f"note: {board.name} is a Xilinx board: Vivado is not free software and is not run here. Wrote the "
+              f"Amaranth build plan {r.files['plan']} ({info['note']})")
+        return 0
+    print(r.summary())
+    print(f"latency {design.latency} cycles = {design.latency * 1e3 / r.clock_mhz:.0f} ns at {r.clock_mhz:.3f} MHz, "
+          f"plus the UART: {info['frame']['in']['words'] * info['frame']['in']['bytes_per_word'] + 2} bytes in and "
+          f"{info['frame']['out']['words'] * info['frame']['out']['bytes_per_word'] + 2} out at 10 bits a byte")
+    if args.program:
+        _program(board, r.files["bitstream"])
+    else:
+        print(f"next: program it (nn2rtl build {args.design} --board {board.name} --program, or openFPGALoader -b "
+              f"{board.loader} {r.files['bitstream']}), then: nn2rtl board-run {args.design} --board {board.name} "
+              f"--port /dev/ttyUSB0 --input X.npy")
+    return 0
+
+
+def _program(board, bitstream):
+    import os
+    import shutil
+    import subprocess
+
+    from .errors import ToolError
+    tool = os.environ.get("OPENFPGALOADER") or shutil.which("openFPGALoader")
+    if not tool:
+        raise ToolError(f"openFPGALoader is not installed, so the bitstream was built but not loaded. Install it "
+                        f"(Debian/Ubuntu: apt-get install openfpgaloader; other systems: "
+                        f"https://trabucayre.github.io/openFPGALoader/) or set OPENFPGALOADER, then run: "
+                        f"openFPGALoader -b {board.loader} {bitstream}")
+    print(f"programming: {tool} -b {board.loader} {bitstream}")
+    rc = subprocess.run([tool, "-b", board.loader, str(bitstream)]).returncode
+    if rc != 0:
+        raise ToolError(f"openFPGALoader failed (exit status {rc}): is the {board.name} connected, and may this user "
+                        f"open its USB device?")
+
+
+def cmd_board_run(args):
+    from boards.host import run_vectors
+
+    from .design import Design
+    from .errors import ToolError
+    design = Design.load(args.design)
+    boards_dir = Path(args.design) / "boards"
+    built = sorted(p.name for p in boards_dir.iterdir() if (p / "board.json").exists()) if boards_dir.is_dir() else []
+    if args.board is None and len(built) != 1:
+        which = f": {', '.join(built)}" if built else ""
+        raise ConfigError(f"{args.design} has {len(built) or 'no'} board builds{which}; name one with --board "
+                          f"(built by 'nn2rtl build {args.design} --board NAME')")
+    name = args.board or built[0]
+    if name not in built:
+        raise ConfigError(f"no build for board {name!r} in {boards_dir}: run 'nn2rtl build {args.design} --board "
+                          f"{name}' first")
+    info = json.loads((boards_dir / name / "board.json").read_text())
+    if info["design"] != design.top:
+        raise ConfigError(f"{boards_dir / name} was built for '{info['design']}', not '{design.top}': build again")
+    x = _load_array(args.input)
+    if x.ndim != 2 or x.shape[1] != design.input.size:
+        raise ConfigError(f"--input must have shape (N, {design.input.size}), not {x.shape}")
+    raw = design.quantize_input(x)
+    try:
+        import serial
+    except ImportError:
+        raise ToolError("board-run needs pyserial: pip install 'nn2rtl[board]'") from None
+    try:
+        port = serial.serial_for_url(args.port, baudrate=info["baud"], timeout=args.timeout)
+    except (serial.SerialException, ValueError) as e:
+        raise ConfigError(f"cannot open {args.port}: {e}") from None
+    from boards.host import LinkError
+    try:
+        port.reset_input_buffer()
+        r = run_vectors(design, port, raw)
+    except LinkError as e:
+        raise ToolError(f"{args.port} at {info['baud']} baud: {e} within {args.timeout:g} s. Is the bitstream for "
+                        f"'{design.top}' loaded on the {name}, and is this its serial port?") from None
+    finally:
+        port.close()
+    tout = design.output.type
+    if args.output:
+        np.save(args.output, r.outputs * 2.0 ** -tout.frac)
+    print(f"{len(raw)} vectors through the {name} on {args.port}: {r.inferences_per_second:,.1f} inferences/s "
+          f"({r.seconds:.2f} s, the UART at {info['baud']} baud bounds it), {r.naks} frames resent after NAK"
+          + (f"; wrote {args.output}" if args.output else ""))
+    if r.ok:
+        print(f"bit-exact: {len(raw)} x {design.output.size} outputs equal the golden model")
+        return 0
+    print(f"FAILED: {len(r.mismatches)} outputs differ from the golden model")
+    for v, j, want, got in r.mismatches[:10]:
+        print(f"  vector {v} output {j}: expected {want}, got {got}")
+    return 1
+
+
 def _float_agreement(model, x, y):
     try:
         import onnxruntime as ort
@@ -316,6 +433,28 @@ def build_parser():
     i.add_argument("--config", help="hls4ml-style YAML configuration")
     i.add_argument("--precision", help="model precision, e.g. 'fixed<16,6>'")
     i.set_defaults(func=cmd_inspect)
+
+    b = sub.add_parser("build", help="the design behind a UART on an FPGA board: bitstream with Yosys and nextpnr "
+                                     "(YoWASP), after a fit check")
+    b.add_argument("design", help="directory written by 'nn2rtl convert' (the build goes to DESIGN/boards/BOARD)")
+    b.add_argument("--board", required=True, help="icebreaker, ulx3s-12f, ulx3s-25f, ulx3s-45f, ulx3s-85f, or "
+                                                  "arty-a7-35 (the Vivado build plan only)")
+    b.add_argument("--clock", type=float, help="design clock in MHz, made by the FPGA's PLL (default: the board's "
+                                               "oscillator)")
+    b.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    b.add_argument("--program", action="store_true", help="load the bitstream with openFPGALoader")
+    b.add_argument("--no-cache", action="store_true", help="build again even if a cached build exists")
+    b.set_defaults(func=cmd_build)
+
+    br = sub.add_parser("board-run", help="send input vectors to a programmed board over its serial port and check "
+                                          "the answers against the golden model")
+    br.add_argument("design", help="directory written by 'nn2rtl convert' and built by 'nn2rtl build'")
+    br.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 (any pyserial URL)")
+    br.add_argument("--input", required=True, help=".npy file, one row per input (floats, like predict)")
+    br.add_argument("--output", help=".npy file for the board's answers (floats)")
+    br.add_argument("--board", help="which build, when there are several")
+    br.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer (default 2)")
+    br.set_defaults(func=cmd_board_run)
 
     d = sub.add_parser("demo", help="convert, predict and simulate the bundled example")
     d.add_argument("--model", help="another ONNX model instead of the bundled example")

@@ -1,6 +1,7 @@
 """cocotb testbench of a board top (``boards/top.py``) at the bit level of its UART.
 
-A UART model sends each input vector as a frame on ``rx`` and decodes the answer on ``tx``; every answer must be
+A UART model sends each input vector as a frame on ``rx`` (framed by :mod:`boards.host`, the code ``nn2rtl
+board-run`` uses) and decodes the answer on ``tx``; every answer must be
 the golden model's output, bit for bit. Frames listed in ``corrupt`` are sent with a wrong checksum and must be
 answered with NAK (0x15) and nothing else, and the next frame must still be taken. Job: ``NN2RTL_TB_JOB`` (JSON,
 written by :func:`sim.board_runner.run_board`); report: ``{"answers", "mismatches", "naks", "bad_naks", "errors"}``.
@@ -13,16 +14,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from rtl_lib.uart import NAK, SYNC_IN, SYNC_OUT, word_bytes
+from boards.host import LinkError, decode_words, encode_frame
+from rtl_lib.uart import NAK, SYNC_OUT, word_bytes
 from sim.compat import make_clock, to_uint
-
-
-def frame(words, width, corrupt):
-    payload = []
-    for v in words:
-        payload += [(int(v) >> (8 * k)) & 0xFF for k in range(word_bytes(width))]
-    csum = sum(payload) % 256
-    return [SYNC_IN] + payload + [(csum + 1) % 256 if corrupt else csum]
 
 
 async def send_byte(dut, byte, div):
@@ -72,7 +66,7 @@ async def board_answers(dut):
     k = 0
     for v, row in enumerate(inputs):
         bad = v in corrupt
-        for byte in frame(row, w_in, bad):
+        for byte in encode_frame(row, w_in, bad):
             await send_byte(dut, byte, div)
         first = await receive_byte(dut, div, limit)
         if bad:
@@ -90,15 +84,11 @@ async def board_answers(dut):
             if b is None:
                 break
             body.append(b)
-        if len(body) != n_out * nb + 1 or sum(body[:-1]) % 256 != body[-1]:
-            report["errors"].append({"vector": v, "answer": body})
+        try:
+            got = decode_words(body, n_out, w_out, signed)
+        except LinkError as e:
+            report["errors"].append({"vector": v, "answer": body, "error": str(e)})
             break
-        got = []
-        for j in range(n_out):
-            word = sum(body[j * nb + i] << (8 * i) for i in range(nb))
-            if signed and word >> (8 * nb - 1):
-                word -= 1 << (8 * nb)
-            got.append(word)
         report["answers"] += 1
         want = [int(x) for x in expected[k]]
         if got != want:

@@ -185,6 +185,18 @@ def _cnn(bits, pool):
     return CNN(), (1, 1, 8, 8)
 
 
+def _fixed_mlp(bits=4, sizes=(12, 16, 5)):
+    """A small MLP with power-of-two scales (Brevitas' fixed-point quantisers): an 8-bit input, ``bits``-bit weights
+    and ReLUs (a board-sized model)."""
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+    return _mlp(sizes, lambda last: {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits},
+                lambda: qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits,
+                                      return_quant_tensor=False),
+                lambda: qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, bit_width=8,
+                                          return_quant_tensor=False), bn=False)
+
+
 #: name -> (builder, exporter); "_ts" exports through TorchScript (``dynamo=False``), the others through dynamo
 BREVITAS = {
     "tfc_w1a1": (lambda: _tfc(1, 1), "qonnx"),
@@ -204,6 +216,7 @@ BREVITAS = {
     "cnn_w4a4": (lambda: _cnn(4, "max"), "qonnx"),
     "cnn_w3a3_avg_ts": (lambda: _cnn(3, "avg"), "qonnx_ts"),
     "cnn_w4a4_qcdq": (lambda: _cnn(4, "max"), "qcdq"),
+    "mlp_fixed_w4a4": (_fixed_mlp, "qonnx"),
 }
 
 
