@@ -92,67 +92,91 @@ def _dsp_tiles(a_width, b_width, dsp_width):
 
 
 def _layer_dsps(graph, costs, board, reuse=None):
-    """DSP blocks the design's multipliers take; with ``reuse``, at that reuse factor (layers with a reuse factor
-    re-planned by their own cost function)."""
+    """DSP blocks the design's multipliers take; with ``reuse``, at that reuse factor."""
+    return needs(graph, costs, board, reuse)["dsps"]
+
+
+_NAMES = {"dsps": "DSP blocks", "memory_bits": "memory bits", "ffs": "register bits"}
+
+
+def needs(graph, costs, board, reuse=None, extra=None):
+    """DSP blocks, memory bits and register bits of the design's layers on ``board``. With ``reuse``, every layer
+    that multiplies and has a reuse factor is re-planned at that one by its own cost function (the planner that
+    builds it). ``extra``: figures outside the layers (stream buffers, balance registers), added."""
     from nn2rtl.graph import Node
     from nn2rtl.ops import REGISTRY
-    total = 0
+    total = dict(extra or {"dsps": 0, "memory_bits": 0, "ffs": 0})
     for n in graph.nodes:
         if n.op == "Identity":
             continue
-        mults = costs[n.name].multipliers
-        if reuse is not None and mults and "reuse_factor" in n.attrs:
+        c = costs[n.name]
+        if reuse is not None and c.multipliers and "reuse_factor" in n.attrs:
             moved = Node(n.name, n.op, n.inputs, n.outputs, {**n.attrs, "reuse_factor": reuse}, n.params, n.types)
-            mults = REGISTRY[n.op].cost(moved, graph).multipliers
-        if mults:
+            c = REGISTRY[n.op].cost(moved, graph)
+        total["memory_bits"] += c.rom_bits
+        total["ffs"] += c.registers
+        if c.multipliers:
             tin, tw = n.types.get("input"), n.types.get("weight")
             tiles = _dsp_tiles(tin.width, tw.width, board.dsp_width) if tin is not None and tw is not None else 1
-            total += mults * tiles
+            total["dsps"] += c.multipliers * tiles
     return total
+
+
+def _extra(design):
+    t = design.report()["totals"]
+    return {"dsps": 0, "memory_bits": t.get("memory_bits", 0),
+            "ffs": t["balance_registers"] + (t["registers"] - sum(c.registers for c in design.costs.values()))}
 
 
 def fit_check(design, board):
     """The design's needs against the board's device, from its own figures (before any tool runs). Returns the
     estimate; raises :class:`NotFitting` with the numbers and what would fit."""
-    rep = design.report()
-    t = rep["totals"]
     cap = board.capacity
-    need = {"dsps": _layer_dsps(design.graph, design.costs, board),
-            "memory_bits": t["rom_bits"] + t.get("memory_bits", 0),
-            "ffs": t["registers"] + t["balance_registers"]}
+    need = needs(design.graph, design.costs, board, extra=_extra(design))
     over = {k: v for k, v in need.items() if v > cap[k]}
     if not over:
         return need
     lines = [f"'{design.top}' does not fit the {board.name} ({board.device}):"]
-    names = {"dsps": "DSP blocks", "memory_bits": "memory bits", "ffs": "register bits"}
     for k, v in over.items():
-        lines.append(f"  {names[k]}: needs {v:,}, the device has {cap[k]:,}")
-    if "dsps" in over:
-        lines.append("  " + _reuse_advice(design, board))
-    if "memory_bits" in over or "ffs" in over:
-        widest = max(n.types["input"].width for n in design.graph.nodes if "input" in n.types)
-        lines.append(f"  tables and registers scale with the precision: a narrower one (the widest layer input is "
-                     f"{widest} bits) or a smaller model")
+        lines.append(f"  {_NAMES[k]}: needs {v:,}, the device has {cap[k]:,}")
+    lines.append("  " + _reuse_advice(design, board))
     raise NotFitting("\n".join(lines))
 
 
 def _reuse_advice(design, board):
-    """The smallest reuse factor whose multipliers fit the device's DSP blocks (binary search: fewer multipliers
-    the larger the reuse factor), as a sentence."""
-    cap = board.capacity["dsps"]
+    """A reuse factor at which the design's DSP blocks, memory and registers fit the device, as a sentence; or what
+    is still too big. The figures are not monotonic in the reuse factor (the DSP blocks shrink, the weight tables
+    and the round counters grow), so every factor up to 64 is tried, then steps of about 10 % up to the largest
+    layer's product count, and the gap below the first fit is searched one by one: the smallest found."""
+    cap = board.capacity
+    extra = _extra(design)
+
+    def over(r):
+        need = needs(design.graph, design.costs, board, r, extra)
+        return {k: v for k, v in need.items() if v > cap[k]}, need
+
     lo = max([n.attrs.get("reuse_factor", 1) for n in design.graph.nodes] + [1])
     hi = max([int(np.prod(n.params["weight"].shape)) for n in design.graph.nodes if "weight" in n.params] + [1])
-    if _layer_dsps(design.graph, design.costs, board, reuse=hi) > cap:
-        return "no reuse factor brings the multipliers within the device: a smaller model or a bigger device"
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _layer_dsps(design.graph, design.costs, board, reuse=mid) <= cap:
-            hi = mid
-        else:
-            lo = mid
-    need = _layer_dsps(design.graph, design.costs, board, reuse=hi)
-    return (f"at reuse factor {hi} the multipliers take {need} DSP blocks: convert again with --reuse {hi} (or "
-            f"--strategy distributed_arithmetic --reuse 1, which uses none)")
+    tried, r = [], lo + 1
+    while r <= hi:
+        tried.append(r)
+        r = r + 1 if r < 64 else max(r + 1, int(r * 1.1))
+    prev, found = lo, None
+    for r in tried:
+        if not over(r)[0]:
+            found = next((q for q in range(prev + 1, r) if not over(q)[0]), r)
+            break
+        prev = r
+    widest = max([n.types["input"].width for n in design.graph.nodes if "input" in n.types] + [0])
+    if found is None:
+        best = min(tried or [lo], key=lambda q: sum(v / cap[k] for k, v in over(q)[0].items()))
+        figures = ", ".join(f"{_NAMES[k]} {v:,} of {cap[k]:,}" for k, v in over(best)[0].items())
+        return (f"no reuse factor makes it fit (the closest, {best}: {figures}): a narrower precision (the widest "
+                f"layer input is {widest} bits), a smaller model or a bigger device")
+    need = over(found)[1]
+    return (f"at reuse factor {found} it needs {need['dsps']} DSP blocks, {need['memory_bits']:,} memory bits and "
+            f"~{need['ffs']:,} register bits: convert again with --reuse {found}"
+            + (" (or --strategy distributed_arithmetic --reuse 1, which uses no DSP block)" if need["dsps"] else ""))
 
 
 # -- 2-5. the build --------------------------------------------------------------------------------------------

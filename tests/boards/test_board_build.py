@@ -82,7 +82,13 @@ def test_fit_check_names_registers_and_memory_beyond_the_device(example_model):
     with pytest.raises(NotFitting, match=r"register bits: needs [\d,]+, the device has 5,280") as e:
         fit_check(design, BOARDS["icebreaker"])
     assert "DSP blocks: needs 133, the device has 8" in str(e.value)
+    assert "no reuse factor makes it fit" in str(e.value)  # the registers stay above 5,280 at every one
     fit_check(design, BOARDS["ulx3s-85f"])  # the example at R = 32 fits the 85F
+    with pytest.raises(NotFitting) as e:  # the 12F: only at a reuse factor beyond the search's one-by-one range
+        fit_check(design, BOARDS["ulx3s-12f"])
+    r = int(str(e.value).split("--reuse ")[1].split()[0])
+    assert r > 64
+    fit_check(nn2rtl.convert(example_model, reuse=r), BOARDS["ulx3s-12f"])
 
 
 @pytest.mark.parametrize("board,clock,cell,param", [("icebreaker", 30, "SB_PLL40_PAD", "DIVF"),
