@@ -9,9 +9,17 @@
 
 __version__ = "0.1.0"
 
-from .design import Design, convert  # noqa: E402
 from .errors import ConfigError, ModelError, Nn2rtlError, PrecisionError, SimulationError, UnsupportedOpError  # noqa: E402
 from .fixed import FixedType, Overflow, Rounding  # noqa: E402
 
 __all__ = ["convert", "Design", "FixedType", "Rounding", "Overflow", "Nn2rtlError", "ModelError",
            "UnsupportedOpError", "ConfigError", "PrecisionError", "SimulationError", "__version__"]
+
+
+def __getattr__(name):
+    # ``convert`` and ``Design`` are imported when first used: the package's own modules (nn2rtl.fixed, which
+    # rtl_lib uses) then load without the whole compiler, and ``import rtl_lib.<component>`` works on its own
+    if name in ("convert", "Design"):
+        from . import design
+        return getattr(design, name)
+    raise AttributeError(f"module 'nn2rtl' has no attribute {name!r}")

@@ -39,3 +39,19 @@ def test_bitstream_of_a_quantised_mlp(tmp_path, board, clock):
     assert "Max frequency for clock" in (r.directory / info["files"]["nextpnr_log"]).read_text()
     again = build_board(design, tmp_path / "again", board, clock_mhz=clock)
     assert again.cached and again.files["bitstream"].read_bytes() == bit.read_bytes()
+
+
+def test_a_clock_beyond_fmax_stops_the_build_with_the_reached_frequency(tmp_path):
+    """The iCE40 PLL at 100 MHz for a design whose paths reach about 45: nextpnr's verdict becomes an error naming
+    the reached frequency and a clock that works, and the output directory gets nothing."""
+    from helpers import models
+
+    from boards.build import TimingNotMet
+    path = models.save(models.torch_mlp([5, 7, 3], seed=9), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, precision="fixed<10,4>", reuse=8, top="m")
+    with pytest.raises(TimingNotMet, match=r"timing not met on the icebreaker: nextpnr reaches (\d+\.\d) MHz .* the "
+                                           r"clock is 100\.5 MHz\. Build with --clock \d+") as e:
+        build_board(design, tmp_path / "out", "icebreaker", clock_mhz=100.5)
+    reached = float(str(e.value).split("reaches ")[1].split()[0])
+    assert 10 < reached < 100.5 and f"--clock {int(reached)}" in str(e.value)
+    assert not (tmp_path / "out").exists()
