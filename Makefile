@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nn2rtl-installed
 JOBS   ?= 2
 
-.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-hls bench-da bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
+.PHONY: demo test test-fast lint setup system-deps oracle example bench bench-sim bench-reuse bench-cnn bench-stream bench-hls bench-da bench-fmax bench-activations bench-exports crosscheck fuzz fuzz-rtl clean
 
 demo: setup
 	$(PY) -m nn2rtl demo
@@ -116,6 +116,14 @@ bench-da: setup
 	$(DA4ML_VENV)/bin/python -m pip install -q "da4ml==0.6.0"
 	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python --ecp5
 	$(PY) benchmarks/bench_da.py --conversion
+
+# the shift-and-add layers' clock on ECP5: adder levels per stage x FlowControl stall/fifo, nextpnr fmax
+# (benchmarks/results/fmax.md); add --jet for the pruned jet MLP (tens of minutes in the WebAssembly nextpnr)
+bench-fmax: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	@command -v yosys >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  apt-get install -y --no-install-recommends yosys >/dev/null 2>&1 || true
+	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_fmax.py $(FMAX_ARGS)
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle

@@ -33,7 +33,7 @@ def cmd_convert(args):
     with Progress(f"converting {args.model}") as p:
         design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
                          strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update,
-                         io_type=args.io_type, backends=_BACKENDS[args.backend])
+                         io_type=args.io_type, backends=_BACKENDS[args.backend], flow_control=args.flow_control)
         p.update("writing the output directory")
         out = design.write(args.output, backends=_BACKENDS[args.backend])
     print(design.summary())
@@ -395,6 +395,10 @@ def build_parser():
     c.add_argument("--io-type", choices=["io_parallel", "io_stream"],
                    help="io_parallel (default: the whole tensor in one bus) or io_stream (AXI4-Stream, line "
                         "buffers, FIFOs; overrides the config's Model.IOType)")
+    c.add_argument("--flow-control", choices=["stall", "fifo"],
+                   help="io_parallel: stall (default: out_ready low freezes the pipeline) or fifo (the pipeline "
+                        "never stops, results wait in an output FIFO: no enable fan-out, a faster clock; "
+                        "overrides the config's Model.FlowControl)")
     c.add_argument("--backend", choices=sorted(_BACKENDS), default="rtl",
                    help="rtl (default: Verilog in OUT/rtl), hls (a Vitis HLS C++ project in OUT/hls, bit-exact "
                         "with the golden model), or both")

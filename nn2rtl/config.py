@@ -9,6 +9,9 @@ Accepted shape (a dict, or the same as a YAML file)::
                                     # distributed_arithmetic (R = 1: shifts and adds, no multiplier)
       AdderLevelsPerStage: 2        # adder-tree levels between pipeline registers (1: fastest clock)
       IOType: io_parallel           # or io_stream: AXI4-Stream ports, line buffers, FIFOs sized by the schedule
+      FlowControl: stall            # io_parallel: out_ready low freezes the pipeline (one clock enable), or fifo:
+                                    # the pipeline never stops, results wait in an output FIFO and in_ready
+                                    # counts the free places (no enable fan-out: a faster clock, FIFO bits)
       ElementsPerBeat: 4            # io_stream, a vector input or output (an MLP's): elements per beat (default all)
       ClockPeriod: 5                # ns (hls4ml's default): the throughput the report states
       TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
@@ -57,9 +60,11 @@ _OPTION_KEYS = {"TableSize": "table_size", "table_size": "table_size", "ExpTable
                 "inv_table_size": "inv_table_size", "TableMode": "table_mode", "table_mode": "table_mode",
                 "TableRange": "table_range", "table_range": "table_range", "Implementation": "implementation",
                 "implementation": "implementation"}
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "ElementsPerBeat",
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "FlowControl",
+               "ElementsPerBeat",
                "ClockPeriod", "TableMode", "MaxAutoWidth", "MaxLayerProducts", "MaxTensorSize")
 IO_TYPES = ("io_parallel", "io_stream")
+FLOW_CONTROLS = ("stall", "fifo")
 #: Default limits: a layer beyond them is refused before anything is built (raise them in Model if you mean it).
 MAX_LAYER_PRODUCTS = 1 << 20
 MAX_TENSOR_SIZE = 1 << 16
@@ -70,6 +75,12 @@ _TOP_KEYS = ("Model", "LayerType", "LayerName")
 def _io_type(value, where):
     if value not in IO_TYPES:
         raise ConfigError(f"{where} must be one of {', '.join(IO_TYPES)}, not {value!r}")
+    return value
+
+
+def _flow_control(value, where):
+    if value not in FLOW_CONTROLS:
+        raise ConfigError(f"{where} must be one of {', '.join(FLOW_CONTROLS)}, not {value!r}")
     return value
 
 
@@ -213,6 +224,7 @@ class Config:
     io_type: str = "io_parallel"
     elements_per_beat: int | None = None
     clock_period: float = 5.0
+    flow_control: str = "stall"
 
     @classmethod
     def from_dict(cls, d):
@@ -246,6 +258,8 @@ class Config:
                 setattr(cfg, attr, v)
         if "IOType" in model:
             cfg.io_type = _io_type(model["IOType"], "Model.IOType")
+        if "FlowControl" in model:
+            cfg.flow_control = _flow_control(model["FlowControl"], "Model.FlowControl")
         if "ElementsPerBeat" in model:
             v = model["ElementsPerBeat"]
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -282,14 +296,17 @@ class Config:
             raise ConfigError(f"config {str(path)!r} is nested too deeply to be a configuration") from None
         return cls.from_dict(data)
 
-    def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None, io_type=None):
+    def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None, io_type=None,
+                       flow_control=None):
         """This config with model-level settings replaced (the CLI's options)."""
         cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
                      dict(self.layer_type), dict(self.layer_name), self.table_mode, self.max_auto_width,
                      self.max_layer_products, self.max_tensor_size, self.io_type, self.elements_per_beat,
-                     self.clock_period)
+                     self.clock_period, self.flow_control)
         if io_type is not None:
             cfg.io_type = _io_type(io_type, "--io-type")
+        if flow_control is not None:
+            cfg.flow_control = _flow_control(flow_control, "--flow-control")
         if strategy is not None:
             cfg.strategy = _strategy(strategy, "--strategy")
         if levels_per_stage is not None:

@@ -18,7 +18,7 @@ from .fixed import FixedType
 from .golden import run_golden
 from .graph import Graph, Node, Tensor, sanitize_name
 from .ops import REGISTRY
-from .rtl import balance_registers, schedule
+from .rtl import balance_registers, fifo_depth, schedule
 
 __all__ = ["Design", "convert", "make_vectors", "LINT_WAIVERS"]
 
@@ -53,6 +53,13 @@ class Design:
         self._hls = None
         self._hls_model = None
         self.hls_files = None  #: the HLS project's files as written (Design.load), compiled by predict(backend="hls")
+
+    @property
+    def fifo_depth(self):
+        """Places of the output FIFO (``FlowControl: fifo``; 0: the pipeline stalls instead)."""
+        if self.stream is not None or self.graph.meta.get("flow_control") != "fifo":
+            return 0
+        return fifo_depth(self.latency, self.ii)
 
     @property
     def io_type(self):
@@ -169,6 +176,9 @@ class Design:
         out = {
             "nn2rtl_version": __version__, "top": self.top, "source": self.source, "io_type": self.io_type,
             "latency": self.latency, "ii": self.ii,
+            **({"flow_control": {"mode": "fifo", "fifo_depth": self.fifo_depth,
+                                 "fifo_bits": self.fifo_depth * self.output.size * self.output.type.width}}
+               if self.fifo_depth else {}),
             "input": {"name": self.input.name, "shape": list(self.input.shape), "type": str(self.input.type),
                       "port": "in_data", "width": self.input.size * self.input.type.width,
                       **({"quantised_by": self.graph.meta["input_quantizer"]["source"]}
@@ -229,7 +239,11 @@ class Design:
                          f"{st.clock_period:g} ns); memory: {mem['line_buffers']} bits of line buffers, "
                          f"{mem['fifos']} bits in {len(st.depths)} FIFOs")
         lines.append(f"design '{self.top}': input {self.input.type} x{self.input.size}, output {self.output.type} "
-                     f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}; "
+                     f"x{self.output.size}; latency {self.latency} cycles, II {self.ii}"
+                     + (f" (FlowControl fifo: {self.fifo_depth} output FIFO places, "
+                        f"{self.fifo_depth * self.output.size * self.output.type.width} bits)"
+                        if self.fifo_depth else "")
+                     + "; "
                      f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits"
                      + (f", {t['comparators']} threshold comparators" if t["comparators"] else "")
                      + (f", {t['adders']} shift-and-add adders" if t["adders"] else "") + " (estimate)")
@@ -249,11 +263,17 @@ class Design:
             f"//   in_data   [{tin.size * tin.type.width - 1}:0]  input '{tin.name}': {tin.size} x {tin.type}, "
             f"element k in bits [k*{tin.type.width} +: {tin.type.width}], raw two's complement\n"
             f"//   in_valid, in_ready       an input is taken when both are high; in_ready is high at most once "
-            f"every {self.ii} cycle(s) (II) and low while the output stalls\n"
+            f"every {self.ii} cycle(s) (II) and low while "
+            + (f"{self.fifo_depth} inputs are in flight (FlowControl fifo)\n" if self.fifo_depth else
+               "the output stalls\n")
+            +
             f"//   out_data  [{tout.size * tout.type.width - 1}:0]  output '{tout.name}': {tout.size} x "
             f"{tout.type}, element k in bits [k*{tout.type.width} +: {tout.type.width}]\n"
             f"//   out_valid, out_ready     a result is taken when both are high, {self.latency} cycles after its "
-            f"input when out_ready stays high; out_ready low freezes the pipeline (tie high if never stalled)\n"
+            f"input when out_ready stays high; "
+            + ("results not taken wait in an output FIFO, the pipeline runs on\n" if self.fifo_depth else
+               "out_ready low freezes the pipeline (tie high if never stalled)\n")
+            +
             f"// Element order: the model's own layout, row-major: element k of in_data is element k of the "
             f"flattened input of shape [{', '.join(map(str, tin.shape))}], and likewise for out_data "
             f"[{', '.join(map(str, tout.shape))}] (channels-first where the ONNX model is).\n"
@@ -402,7 +422,8 @@ class Design:
         return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
                           self.output.type.signed, self.latency, work / "sim", gaps,
                           extra_sources=[vlt] if vlt.exists() else [], ii=self.ii, stall_from=stall_from,
-                          ready_prob=0.6, seed=seed + 2, engine=engine)
+                          ready_prob=0.6, seed=seed + 2, engine=engine,
+                          stall_blocks_input=not self.fifo_depth)
 
 
     def _sim_sources(self, work_dir, verilog_path):
@@ -459,7 +480,7 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
 
 
 def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None,
-            progress=None, io_type=None, backends=("rtl",)):
+            progress=None, io_type=None, backends=("rtl",), flow_control=None):
     """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`.
     ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal). ``backends``:
     what is generated now, so that its errors surface before anything is written (``rtl``: Verilog, ``hls``: the
@@ -476,7 +497,7 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
     else:
         cfg = Config.load(config)
     cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
-                             levels_per_stage=levels_per_stage, io_type=io_type)
+                             levels_per_stage=levels_per_stage, io_type=io_type, flow_control=flow_control)
     if cfg.elements_per_beat is not None and cfg.io_type != "io_stream":
         raise ConfigError("Model.ElementsPerBeat sets the beats of a stream: it needs IOType io_stream (io_parallel "
                           "moves a whole vector per transfer)")

@@ -17,16 +17,23 @@ Flow control: the blocks are fixed-latency pipelines that share one clock enable
 ~out_ready)``: a result the consumer does not take freezes the whole pipeline, so nothing is lost or duplicated and
 latency counts enabled cycles. The input side admits one input every II enabled cycles, which is what every block
 with a reuse factor needs; no block has to refuse data.
+
+With ``FlowControl: fifo`` (``graph.meta["flow_control"]``) the blocks' enable is constant high: nothing stops the
+pipeline, so no enable net fans out to every flip-flop (on an ECP5 that net, not the adders, set the clock). A
+result the consumer does not take waits in an output FIFO of :func:`fifo_depth` places (a result that finds the
+FIFO empty and the consumer ready goes straight out: the latency is the pipeline's), and ``in_ready`` is high
+while fewer inputs are in flight than the FIFO has places, so nothing is ever dropped. The II is unchanged.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .errors import UnsupportedOpError
 from .ops import REGISTRY
 
-__all__ = ["Top", "to_verilog", "schedule", "arrivals", "balance_registers"]
+__all__ = ["Top", "to_verilog", "schedule", "arrivals", "balance_registers", "fifo_depth"]
 
 
 def arrivals(graph, costs):
@@ -47,6 +54,13 @@ def schedule(graph):
     latency = max(arrival[t] for t in graph.outputs)
     ii = max([c.ii for c in costs.values()], default=1)
     return costs, latency, ii
+
+
+def fifo_depth(latency, ii):
+    """Places of the output FIFO of ``FlowControl: fifo``: the inputs that can be in flight at the full rate. An
+    input holds its place from the cycle it is taken to the cycle its result is, ``latency + 1`` cycles, and a new
+    one comes every ``ii``; with fewer places ``in_ready`` would drop before the II (the simulation measures it)."""
+    return -(-(latency + 1) // ii) if latency > 0 else 0
 
 
 def balance_registers(graph, costs):
@@ -86,10 +100,18 @@ class Top(wiring.Component):
                   for n in self.graph.nodes if n.op != "Identity"}
         m = Module()
         en = Signal(name="en")
-        m.d.comb += en.eq(~(self.out_valid & ~self.out_ready))
+        depth = fifo_depth(self.latency, self.ii) if self.graph.meta.get("flow_control") == "fifo" else 0
+        if depth:
+            m.d.comb += en.eq(1)  # the pipeline never stops: results that wait go to the FIFO
+            in_flight = Signal(range(depth + 1), name="in_flight")
+            room = in_flight != depth
+            m.d.sync += in_flight.eq(in_flight + (self.in_valid & self.in_ready) - (self.out_valid & self.out_ready))
+        else:
+            m.d.comb += en.eq(~(self.out_valid & ~self.out_ready))
+            room = en
         if self.ii > 1:  # enabled cycles until the next input may enter
             wait = Signal(range(self.ii), name="wait")
-            m.d.comb += self.in_ready.eq(en & (wait == 0))
+            m.d.comb += self.in_ready.eq(room & (wait == 0))
             with m.If(en):
                 with m.If(self.in_valid & self.in_ready):
                     m.d.sync += wait.eq(self.ii - 1)
@@ -103,7 +125,7 @@ class Top(wiring.Component):
             keep = Signal(name="keep_clock_ports")
             m.d.sync += keep.eq(self.in_valid)
         else:
-            m.d.comb += self.in_ready.eq(en)
+            m.d.comb += self.in_ready.eq(room)
         valid_in = self.in_valid if self.latency == 0 else self.in_valid & self.in_ready
         arrival = arrivals(self.graph, self.costs)
         data = {self.in_tensor.name: (self.in_data, valid_in)}
@@ -130,7 +152,13 @@ class Top(wiring.Component):
                 m.d.comb += blk.en.eq(en)
             data[n.outputs[0]] = (blk.o, blk.o_valid)
         d, v = data[self.out_tensor.name]
-        m.d.comb += [self.out_data.eq(d), self.out_valid.eq(v)]
+        if depth:
+            m.submodules.out_fifo = fifo = SyncFIFO(width=len(d), depth=depth)
+            straight = ~fifo.r_rdy & self.out_ready  # nothing waits and the consumer takes it now
+            m.d.comb += [self.out_data.eq(Mux(fifo.r_rdy, fifo.r_data, d)), self.out_valid.eq(fifo.r_rdy | v),
+                         fifo.r_en.eq(self.out_ready), fifo.w_data.eq(d), fifo.w_en.eq(v & ~straight)]
+        else:
+            m.d.comb += [self.out_data.eq(d), self.out_valid.eq(v)]
         return m
 
 

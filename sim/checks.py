@@ -96,11 +96,15 @@ class SimResult:
 
 
 def summarize(expected, accepted_at, result_at, outputs, gaps, latency, ii, *, stall_cycles, hold_violations,
-              ready_while_stalled, extra_results, cycles):
+              ready_while_stalled, extra_results, cycles, accepted_stalls=None, result_stalls=None,
+              free_running=False):
     """A report dict (the fields of :class:`SimResult` but timings) from the events of one simulation.
 
     ``accepted_at[k]``/``result_at[k]``: enabled cycle at which input/result k was taken; ``outputs``: the raw
-    result values (results x n_out); ``gaps[k]``: idle cycles the driver left before offering input k."""
+    result values (results x n_out); ``gaps[k]``: idle cycles the driver left before offering input k.
+    ``free_running``: the design's pipeline does not stop while a result waits (``FlowControl: fifo``), so
+    enabled cycles are not its clock: latency and II are measured only on the inputs and results that no stalled
+    cycle interrupted (``accepted_stalls``/``result_stalls[k]``: stalled cycles before input/result k was taken)."""
     expected = np.asarray(expected)
     n_vec = len(expected)
     accepted_at = np.asarray(accepted_at, dtype=np.int64)
@@ -116,10 +120,17 @@ def summarize(expected, accepted_at, result_at, outputs, gaps, latency, ii, *, s
     lat = result_at[:k] - accepted_at[:k]
     spacing = np.diff(accepted_at)
     gaps = np.asarray(gaps)
-    b2b = spacing[gaps[1:len(accepted_at)] == 0] if len(spacing) else spacing
+    b2b_mask = gaps[1:len(accepted_at)] == 0
+    if free_running:  # only what no stalled cycle interrupted: there enabled cycles are the design's clock
+        acc_st = np.asarray(accepted_stalls, dtype=np.int64)
+        lat = lat[np.asarray(result_stalls, dtype=np.int64)[:k] == acc_st[:k]]
+        calm = np.diff(acc_st) == 0
+        spacing = spacing[calm]
+        b2b_mask = b2b_mask[calm]
+    b2b = spacing[b2b_mask] if len(spacing) else spacing
     return {
         "vectors": n_vec, "results": int(m), "mismatches": int(len(bad)), "first_mismatches": mismatches,
-        "latency_min": int(lat.min()) if k else None, "latency_max": int(lat.max()) if k else None,
+        "latency_min": int(lat.min()) if len(lat) else None, "latency_max": int(lat.max()) if len(lat) else None,
         "stated_latency": int(latency), "stated_ii": int(ii),
         "ii_min": int(spacing.min()) if len(spacing) else None,
         "ii_back_to_back": sorted({int(d) for d in b2b}), "back_to_back_cycles": int(len(b2b)),

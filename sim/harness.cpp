@@ -16,8 +16,11 @@
 //   u64 accepted_at[accepted]                   enabled cycle at which input k was taken
 //   u64 result_at[results]                      enabled cycle at which result k was taken
 //   u32 outputs[results][NN2RTL_OUT_WORDS]
-// "Enabled" cycles are those in which no result is held back (out_valid & ~out_ready is false): the design's
-// pipeline advances in exactly those, so latency and II are counted in them.
+//   u64 accepted_stalls[accepted]               stalled cycles before input k was taken
+//   u64 result_stalls[results]                  stalled cycles before result k was taken
+// "Enabled" cycles are those in which no result is held back (out_valid & ~out_ready is false): the pipeline of a
+// stalling design advances in exactly those, so latency and II are counted in them. A design whose pipeline never
+// stops (FlowControl fifo) is timed on the inputs and results with no stalled cycle before them.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,7 +68,7 @@ int main(int argc, char** argv) {
 
     VerilatedContext ctx;
     Vtop top{&ctx};
-    std::vector<uint64_t> accepted_at, result_at;
+    std::vector<uint64_t> accepted_at, result_at, accepted_stalls, result_stalls;
     std::vector<uint32_t> outputs;
     accepted_at.reserve(n_vec);
     result_at.reserve(n_vec);
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
                 ++extra;
             } else {
                 result_at.push_back(enabled);
+                result_stalls.push_back(stall_cycles);
                 outputs.insert(outputs.end(), out_words, out_words + NN2RTL_OUT_WORDS);
             }
         } else if (out_valid) {
@@ -125,6 +129,7 @@ int main(int argc, char** argv) {
         }
         if (offering && top.in_ready) {
             accepted_at.push_back(enabled);
+            accepted_stalls.push_back(stall_cycles);
             ++k;
             idle = k < n_vec ? gaps[k] : 0;
         } else if (!offering && idle) {
@@ -146,6 +151,8 @@ int main(int argc, char** argv) {
     ok = ok && std::fwrite(accepted_at.data(), 8, accepted_at.size(), rf) == accepted_at.size();
     ok = ok && std::fwrite(result_at.data(), 8, result_at.size(), rf) == result_at.size();
     ok = ok && std::fwrite(outputs.data(), 4, outputs.size(), rf) == outputs.size();
+    ok = ok && std::fwrite(accepted_stalls.data(), 8, accepted_stalls.size(), rf) == accepted_stalls.size();
+    ok = ok && std::fwrite(result_stalls.data(), 8, result_stalls.size(), rf) == result_stalls.size();
     if (std::fclose(rf) != 0 || !ok) fail("cannot write the result file");
     return 0;
 }

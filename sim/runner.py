@@ -171,8 +171,14 @@ def _run_harness(verilog_path, top, inputs, expected, in_width, out_width, out_s
     off += 8 * n_res
     words = np.frombuffer(data, "<u4", n_res * out_words, off).reshape(n_res, out_words)
     outputs = unpack_words(words, n_out, out_width, out_signed)
+    off += 4 * n_res * out_words
+    accepted_stalls = np.frombuffer(data, "<u8", n_acc, off).astype(np.int64)
+    off += 8 * n_acc
+    result_stalls = np.frombuffer(data, "<u8", n_res, off).astype(np.int64)
     rep = summarize(expected, accepted_at, result_at, outputs, gaps, latency, ii, stall_cycles=stall_cycles,
-                    hold_violations=hold, ready_while_stalled=ready_stalled, extra_results=extra, cycles=cycles)
+                    hold_violations=hold, ready_while_stalled=ready_stalled, extra_results=extra, cycles=cycles,
+                    accepted_stalls=accepted_stalls, result_stalls=result_stalls,
+                    free_running=not stall_blocks_input)
     (work_dir / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     return SimResult(**rep, build_seconds=b.seconds, run_seconds=run_s, engine="harness", build_cached=b.cached)
 

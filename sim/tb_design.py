@@ -64,7 +64,7 @@ async def check_vectors(dut):
     # vector stall_from on, out_ready is low with probability 1 - ready_prob. Cycles are counted twice: all of
     # them, and "enabled" ones (no output stall), in which latency and II are exact. After the last result the
     # design runs job["drain"] more cycles, in which no result may appear.
-    accepted_at, result_at, got = [], [], []
+    accepted_at, result_at, got, accepted_stalls, result_stalls = [], [], [], [], []
     hold_violations = ready_while_stalled = extra = drained = 0
     k, idle, cycle, enabled, stall_cycles = 0, int(gaps[0]) if n_vec else 0, 0, 0, 0
     held = None  # (data) of a result offered but not taken in the previous cycle
@@ -92,6 +92,7 @@ async def check_vectors(dut):
                 extra += 1
             else:
                 result_at.append(enabled)
+                result_stalls.append(stall_cycles)
                 got.append(unpack(to_uint(dut.out_data.value), n_out, w_out, out_signed))
         elif out_valid:
             held = to_uint(dut.out_data.value)
@@ -99,6 +100,7 @@ async def check_vectors(dut):
                 ready_while_stalled += 1
         if offering and to_uint(dut.in_ready.value):
             accepted_at.append(enabled)
+            accepted_stalls.append(stall_cycles)
             k += 1
             idle = int(gaps[k]) if k < n_vec else 0
         elif not offering and idle:
@@ -114,7 +116,9 @@ async def check_vectors(dut):
     outputs = np.array(got, dtype=object).reshape(len(got), n_out)
     report = summarize(expected, accepted_at, result_at, outputs, gaps, job["latency"], job["ii"],
                        stall_cycles=stall_cycles, hold_violations=hold_violations,
-                       ready_while_stalled=ready_while_stalled, extra_results=extra, cycles=cycle)
+                       ready_while_stalled=ready_while_stalled, extra_results=extra, cycles=cycle,
+                       accepted_stalls=accepted_stalls, result_stalls=result_stalls,
+                       free_running=not job["stall_blocks_input"])
     with open(job["report"], "w") as f:
         json.dump(report, f, indent=1)
     failures = SimResult(**report).failures()

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 
 from ..config import AUTO, Config
-from ..errors import UnsupportedOpError
+from ..errors import ConfigError, UnsupportedOpError
 from ..fixed import FixedType, Overflow, range_type
 from ..ops import REGISTRY
 from .fuse_quantize import fuse_quantize
@@ -66,10 +66,15 @@ def quantize(graph, config: Config):
         g = drop_noops(g)  # quantisers that turned out to be no-ops
     g = fuse_quantize(g.verify(typed=True))
     if config.io_type == "io_stream":  # the stream planner checks the width of every beat instead
+        if config.flow_control != "stall":
+            raise ConfigError("Model.FlowControl chooses how an io_parallel design stalls; io_stream designs have "
+                              "their own FIFOs and backpressure: drop FlowControl or use IOType io_parallel")
         g.meta.update(io_type="io_stream", elements_per_beat=config.elements_per_beat,
                       clock_period=config.clock_period)
     else:
         check_parallel_width(g)
+        if config.flow_control != "stall":  # recorded only when not the default: graphs stay as they were
+            g.meta["flow_control"] = config.flow_control
     return g
 
 

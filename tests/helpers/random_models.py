@@ -69,6 +69,8 @@ def cases(draw):
     for name in names:  # one layer in four as shifts and adds (reuse factor 1); drawn last, after the rest
         if draw(st.integers(0, 3)) == 0:
             layer_cfg[name].update(Strategy="distributed_arithmetic", ReuseFactor=1)
+    if draw(st.integers(0, 2)) == 0:  # one design in three never stalls its pipeline (an output FIFO instead)
+        config["Model"]["FlowControl"] = "fifo"
     return n_in, layers, config, seed
 
 

@@ -44,6 +44,7 @@ def test_yaml_file(tmp_path):
     ({"LayerType": {"Dense": {"AdderLevelsPerStage": "2"}}}, ConfigError, "LayerType.Dense.AdderLevelsPerStage"),
     ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency', 'Resource' or 'distributed_arithmetic', not 'Fast'"),
     ({"Model": {"IOType": "io_streaming"}}, ConfigError, "io_parallel, io_stream"),
+    ({"Model": {"FlowControl": "skid"}}, ConfigError, "Model.FlowControl must be one of stall, fifo, not 'skid'"),
     ({"Model": {"ElementsPerBeat": 0}}, ConfigError, "ElementsPerBeat"),
     ({"Model": {"ClockPeriod": "5ns"}}, ConfigError, "ClockPeriod"),
     ({"LayerName": {"fc1": {"Precision": {"wieght": "fixed<8,2>"}}}}, ConfigError, "unknown precision variable"),

@@ -1,0 +1,99 @@
+"""Clock of the shift-and-add layers on ECP5: adder levels per stage and flow control, measured by nextpnr.
+
+One 16x16 dense layer (8-bit random weights fixed<8,1>, a fixed<16,6> input, exact sums: the layer of
+``bench_da.py`` at a size the WebAssembly nextpnr places in two minutes) is built with ``Strategy:
+distributed_arithmetic`` at ``AdderLevelsPerStage`` 1 and 2, with ``FlowControl`` stall (one clock enable for the
+whole pipeline, driven by ``out_ready``) and fifo (no enable: an output FIFO instead). Each design goes through
+Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context on the LFE5U-85F at a 150 MHz constraint (``nn2rtl.synth``,
+cached by design hash). ``--jet`` adds the jet MLP 16-64-32-32-5 with 70 % of its 8-bit weights pruned, at
+AdderLevelsPerStage 1 and FlowControl fifo (about 50k LUTs: the WebAssembly nextpnr takes tens of minutes).
+Writes ``benchmarks/results/fmax.{md,json}``.
+
+    make bench-fmax                 # YOSYS=/usr/bin/yosys recommended (Debian's yosys: much faster)
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_da  # noqa: E402
+
+import nn2rtl  # noqa: E402
+from nn2rtl.synth import synthesize  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def dense(n_in, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(-128, 128, size=(n_in, n_out)), None)]
+
+
+def measure(name, layers, lps, flow, work, freq):
+    model = bench_da.onnx_model(layers, work / f"{name}.onnx")
+    cfg = bench_da.config("distributed_arithmetic", lps, len(layers))
+    if flow != "stall":
+        cfg["Model"]["FlowControl"] = flow
+    top = f"{name}_l{lps}" + ("" if flow == "stall" else f"_{flow}")
+    design = nn2rtl.convert(model, config=cfg, top=top)
+    t0 = time.perf_counter()
+    r = synthesize(design.verilog, top, "ecp5", freq_mhz=freq, timeout=7200,
+                   progress=lambda line: sys.stderr.write(f"{top}: {line}\n"))
+    fmax = r.get("fmax_mhz")
+    row = {"case": name, "levels_per_stage": lps, "flow_control": flow, "latency": design.latency,
+           "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"], "fmax_mhz": fmax,
+           "latency_ns": round(design.latency * 1e3 / fmax, 1) if fmax else None,
+           "fifo_bits": design.report().get("flow_control", {}).get("fifo_bits", 0),
+           "adders": design.report()["totals"]["adders"], "seconds": round(time.perf_counter() - t0),
+           "cached": bool(r.get("cached"))}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def table(rows, freq):
+    lines = [f"ECP5 LFE5U-85F, Yosys `synth_ecp5` + nextpnr-ecp5 out of context at a {freq:g} MHz constraint "
+             "(fmax: nextpnr's estimate for the whole design: the layer, the handshake and, with fifo, the output "
+             "FIFO).", "",
+             "| case | AdderLevelsPerStage | FlowControl | adders | latency (cycles) | ECP5 LUT | FF | DSP | FIFO bits "
+             "| fmax (MHz) | latency (ns) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(v) for v in [
+            r["case"], r["levels_per_stage"], r["flow_control"], r["adders"], r["latency"], r["luts"], r["ffs"],
+            r["dsps"], r["fifo_bits"], r["fmax_mhz"] or "-", r["latency_ns"] or "-"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--freq", type=float, default=150.0, help="clock constraint in MHz (default 150)")
+    p.add_argument("--jet", action="store_true", help="also the 70 %%-pruned jet MLP (tens of minutes)")
+    p.add_argument("--out", default=str(RESULTS / "fmax"), help="output path without suffix")
+    args = p.parse_args()
+    work = Path(args.out).parent / ".fmax-work"
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for lps in (1, 2):
+        for flow in ("stall", "fifo"):
+            rows.append(measure("e16x16", dense(16, 16), lps, flow, work, args.freq))
+    if args.jet:
+        rows.append(measure("jet_mlp_pruned70", bench_da.cases()["jet_mlp_pruned70"], 1, "fifo", work, args.freq))
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    out.with_suffix(".md").write_text("# Clock of the shift-and-add layers on ECP5\n\n" + table(rows, args.freq))
+    for f in work.iterdir():
+        f.unlink()
+    work.rmdir()
+    print(table(rows, args.freq))
+
+
+if __name__ == "__main__":
+    main()
