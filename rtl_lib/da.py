@@ -73,32 +73,36 @@ def exact_sharing(in_type, weight_type, accum_type):
 _PLANS = {}
 
 
-def _plan_key(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage):
+def _plan_key(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage, in_lo=None):
     h = hashlib.sha256()
     for a in (weights, bias):
         a = np.asarray(a, dtype=object)
         h.update(repr(a.shape).encode())
         h.update(repr([int(v) for v in a.flat]).encode())
-    return (h.hexdigest(), repr((bias_type, in_type, weight_type, accum_type, levels_per_stage)))
+    return (h.hexdigest(), repr((bias_type, in_type, weight_type, accum_type, levels_per_stage))
+            + ("" if in_lo is None else f" lo={in_lo}"))
 
 
-def da_plan(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage):
+def da_plan(weights, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage, in_lo=None):
     """The :class:`DAPlan` of ``y = cast_acc(b) + sum cast_acc(x_i * w_ij)`` (raw integer weights and bias; a
-    None bias is zero), cached by content."""
+    None bias is zero), cached by content. ``in_lo``: the smallest raw input that can occur, when the producer
+    guarantees more than the input type does (0 after a ReLU): every node is then as wide as its exact range
+    from there, no wider."""
     w = np.asarray(weights)
     n_in, n_out = w.shape
     if bias is None:
         bias, bias_type = np.zeros(n_out, dtype=np.int64), accum_type
-    key = _plan_key(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage)
+    key = _plan_key(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage, in_lo)
     if key not in _PLANS:
         if len(_PLANS) > 256:
             _PLANS.clear()
-        _PLANS[key] = _build_plan(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage)
+        _PLANS[key] = _build_plan(w, bias, bias_type, in_type, weight_type, accum_type, levels_per_stage, in_lo)
     return _PLANS[key]
 
 
-def _build_plan(w, bias, bias_type, ti, tw, tacc, levels_per_stage):
+def _build_plan(w, bias, bias_type, ti, tw, tacc, levels_per_stage, in_lo=None):
     n_in, n_out = w.shape
+    lo = ti.min_raw if in_lo is None else max(int(in_lo), ti.min_raw)
     fp, fa, W = ti.product(tw).frac, tacc.frac, tacc.width
     exact = exact_sharing(ti, tw, tacc)
     b_acc = [int(v) for v in tacc.cast(np.asarray(bias, dtype=object), bias_type).flat]
@@ -109,11 +113,11 @@ def _build_plan(w, bias, bias_type, ti, tw, tacc, levels_per_stage):
         pairs = sum(len(t) * (len(t) - 1) // 2 for t in terms)
         blocks = max(1, min(n_in, -(-pairs // PAIR_BUDGET)))
         size = -(-n_in // blocks)
-        ins = [g.input(i, ti.min_raw, ti.max_raw, block=i // size) for i in range(n_in)]
+        ins = [g.input(i, lo, ti.max_raw, block=i // size) for i in range(n_in)]
         sums = share(g, [[(ins[i], k, s) for i, k, s in t] for t in terms], cap=W)
     else:
         blocks = n_in
-        ins = [g.input(i, ti.min_raw, ti.max_raw, block=i) for i in range(n_in)]
+        ins = [g.input(i, lo, ti.max_raw, block=i) for i in range(n_in)]
         distinct = sorted({(i, int(w[i, j])) for i in range(n_in) for j in range(n_out) if w[i, j]})
         cap = W + fp - fa
         shared = share(g, [[(ins[i], k, s) for k, s in csd(v)] for i, v in distinct], cap=cap)
@@ -164,16 +168,19 @@ class DenseDA(wiring.Component):
 
     Ports as :class:`~rtl_lib.dense.DenseParallel`: ``i``, ``i_valid``, ``en``, ``o``, ``o_valid``. Attributes:
     ``plan`` (:class:`DAPlan`), ``latency``, ``adders``, ``exact``, ``multipliers`` (0). ``library`` is accepted
-    for the common interface of dense blocks and not needed: the layer is one module.
+    for the common interface of dense blocks and not needed: the layer is one module. ``in_lo``: the smallest raw
+    input the producer can deliver, when above the input type's (0 after a ReLU; see :func:`da_plan`).
     """
 
     multipliers = 0
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
-                 latency=None, library=None):
+                 latency=None, library=None, in_lo=None):
+        self.in_lo = in_lo
+
         def own(w, b):
             self.plan = da_plan(w, b, bias_type if bias is not None else accum_type, in_type, weight_type,
-                                accum_type, levels_per_stage)
+                                accum_type, levels_per_stage, in_lo)
             return da_latency(self.plan, accum_type, out_type)
         try:
             setup_dense(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage,
@@ -188,7 +195,7 @@ class DenseDA(wiring.Component):
     def elaborate(self, platform):
         if self.library is not None:  # the graph written as RTLIL: Amaranth would take seconds per thousand adders
             key = (_plan_key(self.weights, self.bias, self.bias_type, self.in_type, self.weight_type,
-                             self.accum_type, self.levels_per_stage), repr((self.out_type, self.latency)))
+                             self.accum_type, self.levels_per_stage, self.in_lo), repr((self.out_type, self.latency)))
             name = self.library.request_text("da", key, lambda name: da_rtlil(self, name, self.library))
             m = Module()
             m.submodules.graph = Instance(name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=self.en, i_i=self.i,

@@ -22,11 +22,13 @@ from .dense import (
     adder_graph_details,
     choose_reuse,
     da_cost,
+    da_input_floor,
     da_plan_of,
     dense_golden,
     hls_multipliers,
     hls_weights,
     implementation,
+    never_negative,
     quantize_weights,
     require_wrap_accum,
 )
@@ -60,6 +62,8 @@ class Conv(Op):
         quantize_weights(node, graph, lc, in_type, w.shape[1])
         reuse = choose_reuse(node, lc, int(w.shape[1] * w.shape[2]))
         node.attrs["implementation"] = implementation(lc, reuse)
+        if node.attrs["implementation"] == "distributed-arithmetic" and never_negative(graph, node.inputs[0]):
+            node.attrs["input_never_negative"] = True  # zero padding is not negative either
 
     def _run(self, node, x, fn):
         idx = conv_windows(node.attrs)
@@ -98,7 +102,8 @@ class Conv(Op):
         tacc, tout = node.types["accum"], node.types["result"]
         groups = range(np.asarray(node.params["weight"]).shape[0])
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            return max(da_cost(*self._group(node, gi), node.types, _levels_per_stage(node))[0] for gi in groups)
+            return max(da_cost(*self._group(node, gi), node.types, _levels_per_stage(node),
+                               in_lo=da_input_floor(node))[0] for gi in groups)
         return max(dense_latency(*self._group(node, gi), _levels_per_stage(node), tacc, tout) for gi in groups)
 
     def _kernel(self, node, gi, library):
@@ -109,7 +114,7 @@ class Conv(Op):
         reuse = _reuse(node)
         if node.attrs.get("implementation") == "distributed-arithmetic":
             latency = self._parallel_latency(node)
-            return lambda: DenseDA(latency=latency, **args)
+            return lambda: DenseDA(latency=latency, in_lo=da_input_floor(node), **args)
         if reuse == 1:
             latency = self._parallel_latency(node)
             return lambda: DenseParallel(latency=latency, **args)
@@ -149,7 +154,7 @@ class Conv(Op):
             return {}
         groups = range(np.asarray(node.params["weight"]).shape[0])
         lps = _levels_per_stage(node)
-        plans = [da_plan_of(*self._group(node, gi), node.types, lps) for gi in groups]
+        plans = [da_plan_of(*self._group(node, gi), node.types, lps, da_input_floor(node)) for gi in groups]
         # one kernel per output pixel (windows reaching the zero padding still have every adder)
         return adder_graph_details(plans, [self._group(node, gi)[0] for gi in groups],
                                    instances=conv_windows(node.attrs).shape[0])
@@ -169,7 +174,8 @@ class Conv(Op):
         products = p * g * k * fg
         if node.attrs.get("implementation") == "distributed-arithmetic":
             latency = self._parallel_latency(node)
-            per_group = [da_cost(*self._group(node, gi), node.types, lps, latency) for gi in range(g)]
+            per_group = [da_cost(*self._group(node, gi), node.types, lps, latency, da_input_floor(node))
+                         for gi in range(g)]
             return Cost(latency=latency, ii=1, multipliers=0, products=products,
                         registers=p * sum(c[1] for c in per_group), adders=p * sum(c[2] for c in per_group))
         if reuse == 1:

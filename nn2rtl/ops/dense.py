@@ -152,9 +152,9 @@ def implementation(lc, reuse):
     return "parallel" if reuse == 1 else "mac-array"
 
 
-def da_cost(weights, bias, types, lps, latency=None):
+def da_cost(weights, bias, types, lps, latency=None, in_lo=None):
     """``(latency, registers, adders)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
-    plan = da_plan_of(weights, bias, types, lps)
+    plan = da_plan_of(weights, bias, types, lps, in_lo)
     tacc, tout = types["accum"], types["result"]
     return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency), plan.adders)
 
@@ -172,10 +172,32 @@ def adder_graph_details(plans, weights, instances=1):
     }}
 
 
-def da_plan_of(weights, bias, types, lps):
+def da_plan_of(weights, bias, types, lps, in_lo=None):
     """The :class:`rtl_lib.da.DAPlan` of a shift-and-add dense product with these raw weights and types."""
     return da_plan(weights, bias, types.get("bias", types["accum"]) if bias is not None else types["accum"],
-                   types["input"], types["weight"], types["accum"], lps)
+                   types["input"], types["weight"], types["accum"], lps, in_lo)
+
+
+def never_negative(graph, tensor):
+    """Whether ``tensor`` comes straight from a ReLU whose result cannot wrap below zero: a saturating result
+    type, or one whose largest rounded input still fits (rounding is monotone, so then no positive input wraps).
+    A shift-and-add layer reading it then sizes its adders from 0 up instead of from the type's minimum."""
+    producer = graph.producer(tensor)
+    if producer is None or producer.op != "Relu":
+        return False
+    tin, tout = producer.types["input"], producer.types["result"]
+    if not tout.signed:
+        return False  # the type says it already
+    if tout.overflow is not Overflow.WRAP:
+        return True
+    wide = FixedType(tout.width + 64, tout.integer + 64, True, tout.rounding, Overflow.WRAP)
+    top = int(wide.cast(np.array([tin.max_raw], dtype=object), tin)[0])
+    return top <= tout.max_raw
+
+
+def da_input_floor(node):
+    """The ``in_lo`` of a shift-and-add layer's plan: 0 when its input never goes negative, else None."""
+    return 0 if node.attrs.get("input_never_negative") else None
 
 
 def require_wrap_accum(node):
@@ -253,6 +275,8 @@ class Dense(Op):
         node.attrs["implementation"] = implementation(lc, reuse)
         if reuse == 1 and _binary(node, graph, in_type, tw, accum):
             node.attrs["implementation"] = "xnor-popcount"
+        if node.attrs["implementation"] == "distributed-arithmetic" and never_negative(graph, node.inputs[0]):
+            node.attrs["input_never_negative"] = True
 
     def reference(self, node, inputs):
         (x,) = inputs
@@ -275,14 +299,15 @@ class Dense(Op):
             args.pop("library")
             return XnorPopcountDense(**args)
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            return DenseDA(**args)
+            return DenseDA(in_lo=da_input_floor(node), **args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
 
     def details(self, node, graph):
         if node.attrs.get("implementation") != "distributed-arithmetic":
             return {}
         w, b = node.params["weight"], node.params.get("bias")
-        return adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node))], [w])
+        return adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node), da_input_floor(node))],
+                                   [w])
 
     def hls(self, node, graph, layer):
         n_in, n_out = node.params["weight"].shape
@@ -300,7 +325,8 @@ class Dense(Op):
             return Cost(latency=popcount_latency(n_in, lps), ii=1, multipliers=0, products=n_in * n_out,
                         registers=popcount_registers(n_in, n_out, lps, tout))
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            latency, registers, adders = da_cost(node.params["weight"], node.params.get("bias"), node.types, lps)
+            latency, registers, adders = da_cost(node.params["weight"], node.params.get("bias"), node.types, lps,
+                                                 in_lo=da_input_floor(node))
             return Cost(latency=latency, ii=1, multipliers=0, products=n_in * n_out, registers=registers,
                         adders=adders)
         if reuse == 1:

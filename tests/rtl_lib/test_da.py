@@ -111,6 +111,51 @@ def test_da_graph_equals_the_golden_model(accum, seed):
     assert evaluate(plan, rows, t["tacc"], t["to"]) == _golden(w, b, t, rows).tolist()
 
 
+@pytest.mark.parametrize("accum", ["fixed<12,4>", "fixed<24,10>"])
+def test_a_never_negative_input_narrows_the_graph_and_stays_exact(accum):
+    """``in_lo=0`` (the input comes from a ReLU): nodes as wide as their range from 0 up, fewer bits in all, the
+    same results on every input in [0, max]; the narrowing is real (negative inputs would now wrap)."""
+    t = _types("fixed<8,3>", accum, to="fixed<14,6>")
+    rng = np.random.default_rng(4)
+    w = _weights(rng, 12, 9)
+    b = rng.integers(-128, 128, size=9)
+    full = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2)
+    pos = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2, in_lo=0)
+    assert sum(pos.graph.width) < sum(full.graph.width)
+    rows = np.concatenate([rng.integers(0, t["ti"].max_raw, size=(80, 12), endpoint=True),
+                           np.full((1, 12), t["ti"].max_raw), np.zeros((1, 12), dtype=np.int64),
+                           np.where(w[:, :1].T > 0, t["ti"].max_raw, 0)])  # one output's largest sum
+    assert evaluate(pos, rows, t["tacc"], t["to"]) == _golden(w, b, t, rows).tolist()
+    neg = np.full((1, 12), t["ti"].min_raw)
+    assert evaluate(pos, neg, t["tacc"], t["to"]) != _golden(w, b, t, neg).tolist()
+
+
+@pytest.mark.parametrize("relu_result, never_negative", [
+    (None, True),                      # the Dense's own type: nothing wraps
+    ("fixed<8,2>", False),             # fewer integer bits, WRAP: a large positive input wraps negative
+    ("fixed<8,2,TRN,SAT>", True),      # ... unless it saturates
+    ("fixed<12,4,RND>", False),        # the same integer bits but rounding up: the largest value wraps
+    ("fixed<20,8,RND>", True),         # room above it
+])
+def test_what_follows_a_relu_knows_it_is_never_negative(relu_result, never_negative, tmp_path):
+    from helpers import models
+
+    import nn2rtl
+    path = models.save(models.torch_mlp([5, 6, 3], seed=2), tmp_path / "m.onnx")
+    cfg = {"Model": {"Precision": "fixed<16,4>", "Strategy": "distributed_arithmetic"}}
+    if relu_result:
+        cfg["LayerType"] = {"Relu": {"Precision": {"result": relu_result}}}
+    design = nn2rtl.convert(path, config=cfg, top="nn")
+    second = [n for n in design.graph.nodes if n.op == "Dense"][1]
+    assert second.attrs.get("input_never_negative", False) is never_negative
+    # the claim against the golden ReLU on every input it can get: negative outputs exactly where it is not made
+    relu = next(n for n in design.graph.nodes if n.op == "Relu")
+    tin = relu.types["input"]
+    every = np.arange(tin.min_raw, tin.max_raw + 1, dtype=np.int64).reshape(-1, 1)
+    (out,) = REGISTRY["Relu"].golden(relu, [every])
+    assert (int(out.min()) >= 0) is never_negative
+
+
 def test_sharing_saves_adders_only_where_exact():
     """Across the matrix when the products are exact; within each input's products when each is rounded."""
     rng = np.random.default_rng(3)
@@ -159,7 +204,7 @@ def test_report_states_the_graph_and_what_it_shares(accum, sharing, tmp_path):
     from helpers import models
 
     import nn2rtl
-    from nn2rtl.ops.dense import da_plan_of
+    from nn2rtl.ops.dense import da_input_floor, da_plan_of
     from rtl_lib.dense import count_multipliers
     path = models.save(models.torch_mlp([12, 16, 3], seed=5), tmp_path / "m.onnx")
     cfg = {"Model": {"Precision": {"default": "fixed<12,4>", "accum": accum}, "Strategy": "distributed_arithmetic"}}
@@ -169,7 +214,8 @@ def test_report_states_the_graph_and_what_it_shares(accum, sharing, tmp_path):
     assert len(layers) == 2
     for lay in layers:
         node = design.graph.node(lay["name"])
-        plan = da_plan_of(node.params["weight"], node.params.get("bias"), node.types, lay["levels_per_stage"])
+        plan = da_plan_of(node.params["weight"], node.params.get("bias"), node.types, lay["levels_per_stage"],
+                          da_input_floor(node))
         a = lay["adder_graph"]
         assert (a["adders"], a["adders_unshared"], a["depth"], a["stages"]) == (
             plan.adders, plan.plain_adders, plan.depth, plan.schedule.latency)

@@ -259,6 +259,8 @@ def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_pa
     dense = [c for n, c in design.costs.items() if design.graph.node(n).op == "Dense"]
     assert [c.multipliers for c in dense] == [0, 0] and all(c.adders > 0 for c in dense)
     assert all(n.attrs["implementation"] == "distributed-arithmetic" for n in design.graph.nodes if n.op == "Dense")
+    # the second layer reads a ReLU: its adders are sized from 0 up (the extreme inputs below reach both ends)
+    assert [n.attrs.get("input_never_negative", False) for n in design.graph.nodes if n.op == "Dense"] == [False, True]
     r = design.simulate(vectors=300, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
