@@ -168,7 +168,7 @@ class Design:
                 **{k: n.attrs[k] for k in ("reuse_factor", "strategy", "implementation", "levels_per_stage", "table",
                                            "tables", "table_mode", "levels", "absorbed", "moved_scale", "merged",
                                            "bipolar", "kernel", "strides", "pads", "dilations", "group", "mode",
-                                           "count_include_pad")
+                                           "count_include_pad", "input_never_negative")
                    if k in n.attrs},
                 **c.to_dict(),
                 **REGISTRY[n.op].details(n, self.graph),

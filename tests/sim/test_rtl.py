@@ -261,6 +261,8 @@ def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_pa
     assert all(n.attrs["implementation"] == "distributed-arithmetic" for n in design.graph.nodes if n.op == "Dense")
     # the second layer reads a ReLU: its adders are sized from 0 up (the extreme inputs below reach both ends)
     assert [n.attrs.get("input_never_negative", False) for n in design.graph.nodes if n.op == "Dense"] == [False, True]
+    layers = [lay for lay in design.report()["layers"] if lay["op"] == "Dense"]
+    assert [lay.get("input_never_negative") for lay in layers] == [None, True]
     r = design.simulate(vectors=300, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
