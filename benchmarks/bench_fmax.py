@@ -15,6 +15,7 @@ Writes ``benchmarks/results/fmax.{md,json}``.
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,20 +79,18 @@ def main():
     p.add_argument("--jet", action="store_true", help="also the 70 %%-pruned jet MLP (tens of minutes)")
     p.add_argument("--out", default=str(RESULTS / "fmax"), help="output path without suffix")
     args = p.parse_args()
-    work = Path(args.out).parent / ".fmax-work"
-    work.mkdir(parents=True, exist_ok=True)
     rows = []
-    for lps in (1, 2):
-        for flow in ("stall", "fifo"):
-            rows.append(measure("e16x16", dense(16, 16), lps, flow, work, args.freq))
-    if args.jet:
-        rows.append(measure("jet_mlp_pruned70", bench_da.cases()["jet_mlp_pruned70"], 1, "fifo", work, args.freq))
+    with tempfile.TemporaryDirectory(prefix="nn2rtl-bench-fmax-") as work:  # the model files only
+        work = Path(work)
+        for lps in (1, 2):
+            for flow in ("stall", "fifo"):
+                rows.append(measure("e16x16", dense(16, 16), lps, flow, work, args.freq))
+        if args.jet:
+            rows.append(measure("jet_mlp_pruned70", bench_da.cases()["jet_mlp_pruned70"], 1, "fifo", work,
+                                args.freq))
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     out.with_suffix(".md").write_text("# Clock of the shift-and-add layers on ECP5\n\n" + table(rows, args.freq))
-    for f in work.iterdir():
-        f.unlink()
-    work.rmdir()
     print(table(rows, args.freq))
 
 
