@@ -131,6 +131,11 @@ def _extra(design):
 def fit_check(design, board):
     """The design's needs against the board's device, from its own figures (before any tool runs). Returns the
     estimate; raises :class:`NotFitting` with the numbers and what would fit."""
+    dsp = sorted({n.attrs["dsp"] for n in design.graph.nodes if n.attrs.get("dsp")})
+    if dsp and dsp != [board.family]:
+        raise NotFitting(f"'{design.top}' instantiates {', '.join(dsp)} DSP primitives (Model.DSP), which the "
+                         f"{board.name} ({board.device}, {board.family}) does not have: convert it with DSP "
+                         f"inferred")
     cap = board.capacity
     need = needs(design.graph, design.costs, board, extra=_extra(design))
     over = {k: v for k, v in need.items() if v > cap[k]}

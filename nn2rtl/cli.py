@@ -33,7 +33,8 @@ def cmd_convert(args):
     with Progress(f"converting {args.model}") as p:
         design = convert(args.model, config=args.config, precision=args.precision, reuse=args.reuse, top=args.top,
                          strategy=args.strategy, levels_per_stage=args.adder_levels, progress=p.update,
-                         io_type=args.io_type, backends=_BACKENDS[args.backend], flow_control=args.flow_control)
+                         io_type=args.io_type, backends=_BACKENDS[args.backend], flow_control=args.flow_control,
+                         dsp=args.dsp)
         p.update("writing the output directory")
         out = design.write(args.output, backends=_BACKENDS[args.backend])
     print(design.summary())
@@ -399,6 +400,10 @@ def build_parser():
                    help="io_parallel: stall (default: out_ready low freezes the pipeline) or fifo (the pipeline "
                         "never stops, results wait in an output FIFO: no enable fan-out, a faster clock; "
                         "overrides the config's Model.FlowControl)")
+    c.add_argument("--dsp", choices=["inferred", "ecp5"],
+                   help="multipliers of the reuse > 1 arrays: inferred (default: synthesis maps '*') or ecp5 "
+                        "(Lattice MULT18X18D with input and output registers: 2 cycles more, a faster ECP5 clock; "
+                        "overrides the config's Model.DSP)")
     c.add_argument("--backend", choices=sorted(_BACKENDS), default="rtl",
                    help="rtl (default: Verilog in OUT/rtl), hls (a Vitis HLS C++ project in OUT/hls, bit-exact "
                         "with the golden model), or both")

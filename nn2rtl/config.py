@@ -12,6 +12,9 @@ Accepted shape (a dict, or the same as a YAML file)::
       FlowControl: stall            # io_parallel: out_ready low freezes the pipeline (one clock enable), or fifo:
                                     # the pipeline never stops, results wait in an output FIFO and in_ready
                                     # counts the free places (no enable fan-out: a faster clock, FIFO bits)
+      DSP: inferred                 # multipliers of the reuse > 1 arrays: inferred by synthesis from '*', or
+                                    # ecp5: Lattice MULT18X18D primitives with their input and output registers
+                                    # (2 cycles more latency, a faster clock on ECP5; operands of <= 18 bits)
       ElementsPerBeat: 4            # io_stream, a vector input or output (an MLP's): elements per beat (default all)
       ClockPeriod: 5                # ns (hls4ml's default): the throughput the report states
       TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
@@ -60,11 +63,12 @@ _OPTION_KEYS = {"TableSize": "table_size", "table_size": "table_size", "ExpTable
                 "inv_table_size": "inv_table_size", "TableMode": "table_mode", "table_mode": "table_mode",
                 "TableRange": "table_range", "table_range": "table_range", "Implementation": "implementation",
                 "implementation": "implementation"}
-_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "FlowControl",
+_MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "IOType", "FlowControl", "DSP",
                "ElementsPerBeat",
                "ClockPeriod", "TableMode", "MaxAutoWidth", "MaxLayerProducts", "MaxTensorSize")
 IO_TYPES = ("io_parallel", "io_stream")
 FLOW_CONTROLS = ("stall", "fifo")
+DSP_CHOICES = ("inferred", "ecp5")  # as rtl_lib.mac.DSPS (not imported: the config stays free of Amaranth)
 #: Default limits: a layer beyond them is refused before anything is built (raise them in Model if you mean it).
 MAX_LAYER_PRODUCTS = 1 << 20
 MAX_TENSOR_SIZE = 1 << 16
@@ -81,6 +85,12 @@ def _io_type(value, where):
 def _flow_control(value, where):
     if value not in FLOW_CONTROLS:
         raise ConfigError(f"{where} must be one of {', '.join(FLOW_CONTROLS)}, not {value!r}")
+    return value
+
+
+def _dsp(value, where):
+    if value not in DSP_CHOICES:
+        raise ConfigError(f"{where} must be one of {', '.join(DSP_CHOICES)}, not {value!r}")
     return value
 
 
@@ -225,6 +235,7 @@ class Config:
     elements_per_beat: int | None = None
     clock_period: float = 5.0
     flow_control: str = "stall"
+    dsp: str = "inferred"
 
     @classmethod
     def from_dict(cls, d):
@@ -260,6 +271,8 @@ class Config:
             cfg.io_type = _io_type(model["IOType"], "Model.IOType")
         if "FlowControl" in model:
             cfg.flow_control = _flow_control(model["FlowControl"], "Model.FlowControl")
+        if "DSP" in model:
+            cfg.dsp = _dsp(model["DSP"], "Model.DSP")
         if "ElementsPerBeat" in model:
             v = model["ElementsPerBeat"]
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -297,12 +310,14 @@ class Config:
         return cls.from_dict(data)
 
     def with_overrides(self, precision=None, reuse_factor=None, strategy=None, levels_per_stage=None, io_type=None,
-                       flow_control=None):
+                       flow_control=None, dsp=None):
         """This config with model-level settings replaced (the CLI's options)."""
         cfg = Config(dict(self.precision), self.reuse_factor, self.strategy, self.levels_per_stage,
                      dict(self.layer_type), dict(self.layer_name), self.table_mode, self.max_auto_width,
                      self.max_layer_products, self.max_tensor_size, self.io_type, self.elements_per_beat,
-                     self.clock_period, self.flow_control)
+                     self.clock_period, self.flow_control, self.dsp)
+        if dsp is not None:
+            cfg.dsp = _dsp(dsp, "--dsp")
         if io_type is not None:
             cfg.io_type = _io_type(io_type, "--io-type")
         if flow_control is not None:
@@ -361,7 +376,7 @@ class Config:
         st = self._lookup(names, layer_type, "strategy") or self.strategy
         lps = self._lookup(names, layer_type, "levels_per_stage") or self.levels_per_stage
         tables = {v: p for v in TABLE_KEYS if (p := self.explicit_precision(names, layer_type, v)) is not None}
-        options = {"table_mode": self.table_mode, "max_auto_width": self.max_auto_width}
+        options = {"table_mode": self.table_mode, "max_auto_width": self.max_auto_width, "dsp": self.dsp}
         options.update(self.layer_type.get(layer_type, {}).get("options", {}))
         for n in reversed(list(names)):
             options.update(self.layer_name.get(n, {}).get("options", {}))

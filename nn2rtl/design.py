@@ -418,23 +418,27 @@ class Design:
             gaps[gapped_from:] = rng.integers(0, 4, size=n - gapped_from)
             if not stalls or stall_from >= n:
                 stall_from = None
-        work, verilog_path, vlt = self._sim_sources(work_dir, verilog_path)
+        work, verilog_path, extra = self._sim_sources(work_dir, verilog_path)
         return run_design(verilog_path, self.top, raw, expected, self.input.type.width, self.output.type.width,
                           self.output.type.signed, self.latency, work / "sim", gaps,
-                          extra_sources=[vlt] if vlt.exists() else [], ii=self.ii, stall_from=stall_from,
+                          extra_sources=extra, ii=self.ii, stall_from=stall_from,
                           ready_prob=0.6, seed=seed + 2, engine=engine,
                           stall_blocks_input=not self.fifo_depth)
 
 
     def _sim_sources(self, work_dir, verilog_path):
-        """The work directory, the Verilog to simulate (written there unless given) and its lint waivers."""
+        """The work directory, the Verilog to simulate (written there unless given) and the other sources: its lint
+        waivers, and simulation models of the vendor primitives it instantiates (``Model.DSP: ecp5``)."""
         work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"nn2rtl-sim-{self.top}-"))
         if verilog_path is None:
             verilog_path = work / "rtl" / f"{self.top}.v"
             verilog_path.parent.mkdir(parents=True, exist_ok=True)
             verilog_path.write_text(self.verilog)
             (work / "rtl" / f"{self.top}.vlt").write_text(self.lint_waivers())
-        return work, verilog_path, Path(verilog_path).with_suffix(".vlt")
+        vlt = Path(verilog_path).with_suffix(".vlt")
+        extra = [vlt] if vlt.exists() else []
+        from sim.models import primitive_models
+        return work, verilog_path, extra + primitive_models(Path(verilog_path).read_text())
 
     def _simulate_stream(self, inputs, images, seed, work_dir, verilog_path, stalls, engine):
         """io_stream: the stream harness (:mod:`sim.stream_runner`); ``images`` random images by default."""
@@ -446,14 +450,14 @@ class Design:
         else:
             raw = make_vectors(self.input.type, self.input.size, images, seed)
         expected = self.predict_raw(raw)
-        work, verilog_path, vlt = self._sim_sources(work_dir, verilog_path)
+        work, verilog_path, extra = self._sim_sources(work_dir, verilog_path)
         st = self.stream
         timed = min(3, len(raw))
         sched = simulate_plan(st.plan, timed, st.depths)
         return run_stream(verilog_path, self.top, st.to_stream(raw, "in"), st.to_stream(expected, "out"),
                           st.plan.in_elements, st.plan.out_elements, st.plan.in_type, st.plan.out_type, sched,
                           (st.latency_first, st.latency_last, st.ii), work / "sim",
-                          extra_sources=[vlt] if vlt.exists() else [], timed=timed,
+                          extra_sources=extra, timed=timed,
                           ready_prob=0.6 if stalls else 1.0, seed=seed + 2, engine=engine)
 
 
@@ -480,11 +484,12 @@ def make_vectors(t: FixedType, n_in, n, seed=0):
 
 
 def convert(model, config=None, precision=None, reuse=None, top=None, strategy=None, levels_per_stage=None,
-            progress=None, io_type=None, backends=("rtl",), flow_control=None):
+            progress=None, io_type=None, backends=("rtl",), flow_control=None, dsp=None):
     """ONNX model (path or ``ModelProto``) -> :class:`Design`. ``config``: dict, YAML path or :class:`Config`.
     ``progress``: called with the name of each step as it starts (the CLI shows it on a terminal). ``backends``:
     what is generated now, so that its errors surface before anything is written (``rtl``: Verilog, ``hls``: the
-    HLS C++ project); the other is generated when first asked for."""
+    HLS C++ project); the other is generated when first asked for. ``flow_control``, ``dsp``: override
+    ``Model.FlowControl`` and ``Model.DSP``."""
     step = progress or (lambda what: None)
     from .frontend.onnx import import_onnx
     from .passes import lower, quantize
@@ -497,7 +502,8 @@ def convert(model, config=None, precision=None, reuse=None, top=None, strategy=N
     else:
         cfg = Config.load(config)
     cfg = cfg.with_overrides(precision=precision, reuse_factor=reuse, strategy=strategy,
-                             levels_per_stage=levels_per_stage, io_type=io_type, flow_control=flow_control)
+                             levels_per_stage=levels_per_stage, io_type=io_type, flow_control=flow_control,
+                             dsp=dsp)
     if cfg.elements_per_beat is not None and cfg.io_type != "io_stream":
         raise ConfigError("Model.ElementsPerBeat sets the beats of a stream: it needs IOType io_stream (io_parallel "
                           "moves a whole vector per transfer)")

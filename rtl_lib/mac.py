@@ -30,6 +30,10 @@ Schedule (``i_valid`` in cycle 0; :func:`mac_latency`)::
     cycle R+2          every segment complete; adder trees start (T = tree_latency cycles), then the output cast
                        (C = cast_stages: 0 when it is wiring, 1 when it rounds or saturates)
     cycle R+2+T+C      o_valid
+
+With ``dsp="ecp5"`` every multiplier is an ECP5 ``MULT18X18D`` using its input and output registers: the product
+register comes 2 cycles later, and so does everything after it (``MacPlan.product_stages``); the input and its
+valid bit are registered once more in front of the array (``MacPlan.input_stages``): 3 cycles in all.
 """
 
 from dataclasses import dataclass
@@ -46,7 +50,8 @@ from .dense import cast_stages, check_dense_params
 from .fixed import cast, shape_of
 from .pipeline import delayed
 
-__all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource"]
+__all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource", "DSPS",
+           "check_dsp"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,20 @@ class MacPlan:
     rounds: tuple     #: ``rounds[m][r]`` is ``(i, j)`` or ``None`` (idle round)
     segments: tuple   #: ``segments[m]``: the :class:`Segment`\\ s of multiplier ``m``, in round order
     gather: bool = False  #: zero weights skipped: each multiplier selects its round's input (no rotation)
+    dsp: str = "inferred"  #: how each multiplier is built: ``inferred`` (``*``) or ``ecp5`` (see :data:`DSPS`)
+
+    @property
+    def product_stages(self):
+        """Registers from the round's operands to the product register: 1 (``inferred``), 3 (``ecp5``: the
+        MULT18X18D's input and output registers, then the product register in the fabric)."""
+        return DSPS[self.dsp]
+
+    @property
+    def input_stages(self):
+        """Registers in front of the array: 0 (``inferred``), 1 (``ecp5``: the input and its valid bit are
+        registered first, so that the valid bit reaching every multiplier's operand multiplexer comes from a
+        flip-flop and not from the top level's handshake logic)."""
+        return 0 if self.dsp == "inferred" else 1
 
     @property
     def multipliers(self):
@@ -92,16 +111,36 @@ class MacPlan:
         return max(counts)
 
 
+#: ``Model.DSP`` choices and the product stages of each: ``inferred`` writes ``x * w`` and lets synthesis map it
+#: (Yosys maps ECP5 multipliers combinationally: no DSP register is used); ``ecp5`` instantiates Lattice ECP5
+#: ``MULT18X18D`` primitives with their input and output registers, so that no route to or from a DSP tile shares
+#: a cycle with the multiplication (operands of at most 18 bits).
+DSPS = {"inferred": 1, "ecp5": 3}
+#: the widest operand a MULT18X18D takes
+ECP5_DSP_BITS = 18
+
+
+def check_dsp(dsp, in_type, weight_type):
+    """ValueError unless ``dsp`` is a :data:`DSPS` choice that can multiply ``in_type`` by ``weight_type``."""
+    if dsp not in DSPS:
+        raise ValueError(f"dsp must be one of {', '.join(DSPS)}, not {dsp!r}")
+    if dsp == "ecp5" and max(in_type.width, weight_type.width) > ECP5_DSP_BITS:
+        raise ValueError(f"an ECP5 MULT18X18D multiplies operands of at most {ECP5_DSP_BITS} bits, not "
+                         f"{in_type} by {weight_type}")
+
+
 def _check_positive(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{what} must be a positive integer, not {value!r}")
 
 
-def mac_plan(n_in, n_out, reuse, weights=None):
+def mac_plan(n_in, n_out, reuse, weights=None, dsp="inferred"):
     """The assignment of the products to multipliers: all ``n_in * n_out`` of them on ``ceil(n_in * n_out /
     reuse)`` multipliers, or, given constant ``weights`` with enough zeros to save a tenth of the multipliers, only
     the non-zero ones (a zero weight costs no multiplier round): ``ceil(nonzero / reuse)`` multipliers, each
-    selecting its round's input."""
+    selecting its round's input. ``dsp``: how the multipliers are built (:data:`DSPS`)."""
+    if dsp not in DSPS:
+        raise ValueError(f"dsp must be one of {', '.join(DSPS)}, not {dsp!r}")
     _check_positive(n_in, "input count")
     _check_positive(n_out, "output count")
     _check_positive(reuse, "reuse factor")
@@ -132,12 +171,13 @@ def mac_plan(n_in, n_out, reuse, weights=None):
         segs[-1] = Segment(m, segs[-1].output, segs[-1].first, reuse - 1)
         rounds.append(rr)
         segments.append(tuple(segs))
-    return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments), gather)
+    return MacPlan(n_in, n_out, reuse, tuple(rounds), tuple(segments), gather, dsp)
 
 
 def mac_latency(plan, levels_per_stage, accum_type, out_type):
     """Cycles from ``i_valid`` to ``o_valid`` of a :class:`DenseResource` built on ``plan``."""
-    return plan.reuse + 2 + tree_latency(plan.max_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type)
+    return (plan.reuse + 1 + plan.input_stages + plan.product_stages
+            + tree_latency(plan.max_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type))
 
 
 def _counter_width(reuse):
@@ -154,19 +194,25 @@ class MacUnit(wiring.Component):
 
     Ports: ``x`` (the input of the current round), ``w`` (``reuse`` packed weights, round r's in word r),
     ``start`` (bit r set: round r begins a new segment), ``r_next`` (the round the product stage will be in after
-    the next enabled edge), ``r`` (round of the product stage), ``active`` (the accumulate stage, one cycle later,
-    holds a real round), ``en`` (clock enable), ``acc`` (the running sum of the current segment).
+    the next enabled edge), ``r`` (round of the operand registers), ``active`` (the accumulate stage holds a real
+    round), ``en`` (clock enable), ``acc`` (the running sum of the current segment).
+
+    ``dsp="ecp5"``: the multiplier is a Lattice ECP5 ``MULT18X18D`` whose input and output registers are used (its
+    clock enable is ``en``), so the product register is ``DSPS["ecp5"]`` = 3 edges after the operand registers
+    instead of 1; the segment-start flag travels beside it. The caller delays ``active`` to match.
     """
 
-    def __init__(self, reuse, in_type, weight_type, accum_type):
+    def __init__(self, reuse, in_type, weight_type, accum_type, dsp="inferred"):
         try:
             _check_positive(reuse, "reuse factor")
             if accum_type.overflow is not Overflow.WRAP:
                 raise ValueError(f"the accumulator must wrap (order-independent sums), not {accum_type}")
+            check_dsp(dsp, in_type, weight_type)
         except ValueError:
             self._MustUse__silence = True
             raise
         self.reuse, self.in_type, self.weight_type, self.accum_type = reuse, in_type, weight_type, accum_type
+        self.dsp = dsp
         cw = _counter_width(reuse)
         super().__init__({
             "x": In(in_type.width), "w": In(reuse * weight_type.width), "start": In(reuse),
@@ -185,13 +231,42 @@ class MacUnit(wiring.Component):
             m.d.sync += first.eq(self.start.bit_select(self.r, 1))
         else:
             w, first = self.w, self.start[0]
-        x = x.as_signed() if ti.signed else x
-        w = w.as_signed() if tw.signed else w
         p = Signal(shape_of(tacc), name="p")
-        m.d.sync += p.eq(cast(x * w, ti.product(tw), tacc))
+        if self.dsp == "ecp5":
+            product = _ecp5_multiply(m, x, ti, w, tw, self.en)
+            first = delayed(m, first, DSPS["ecp5"] - 1, name="first_d")
+        else:
+            x = x.as_signed() if ti.signed else x
+            w = w.as_signed() if tw.signed else w
+            product = x * w
+        m.d.sync += p.eq(cast(product, ti.product(tw), tacc))
         with m.If(self.active):
             m.d.sync += self.acc.eq(Mux(first, p, self.acc + p))  # assignment truncates: wrap-around
         return EnableInserter(self.en)(m)
+
+
+def _ecp5_multiply(m, x, tx, w, tw, en):
+    """``x * w`` through a ``MULT18X18D`` with registered inputs and output (two enabled edges late), as a value
+    of ``tx.product(tw)``'s width and signedness."""
+    def operand(v, t):
+        pad = ECP5_DSP_BITS - t.width
+        return Cat(v, v[-1].replicate(pad) if t.signed else Const(0, pad)) if pad else v
+    a, b = operand(x, tx), operand(w, tw)
+    prod = Signal(2 * ECP5_DSP_BITS, name="dsp_p")
+    ports = {f"i_A{k}": a[k] for k in range(ECP5_DSP_BITS)}
+    ports.update({f"i_B{k}": b[k] for k in range(ECP5_DSP_BITS)})
+    ports.update({f"i_C{k}": Const(0) for k in range(ECP5_DSP_BITS)})
+    ports.update({f"o_P{k}": prod[k] for k in range(2 * ECP5_DSP_BITS)})
+    for k in (1, 2, 3):
+        ports.update({f"i_CLK{k}": Const(0), f"i_CE{k}": Const(1), f"i_RST{k}": Const(0)})
+    m.submodules.dsp = Instance(
+        "MULT18X18D", p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_INPUTC_CLK="NONE",
+        p_REG_PIPELINE_CLK="NONE", p_REG_OUTPUT_CLK="CLK0", p_GSR="DISABLED", p_RESETMODE="SYNC",
+        i_SIGNEDA=Const(int(tx.signed)), i_SIGNEDB=Const(int(tw.signed)), i_SOURCEA=Const(0), i_SOURCEB=Const(0),
+        i_CLK0=ClockSignal(), i_CE0=en, i_RST0=Const(0), **ports)
+    tp = tx.product(tw)
+    value = prod[:tp.width]
+    return value.as_signed() if tp.signed else value
 
 
 class SumTree(wiring.Component):
@@ -224,18 +299,20 @@ class SumTree(wiring.Component):
 class DenseResource(wiring.Component):
     """A dense layer with constant weights on ``ceil(n_in * n_out / reuse)`` multipliers; II = ``reuse``.
 
-    Parameters as :class:`~rtl_lib.dense.DenseParallel`, plus ``reuse`` (any positive integer). ``i_valid`` may
-    be high at most once every ``reuse`` enabled cycles (the top level's input handshake guarantees it).
+    Parameters as :class:`~rtl_lib.dense.DenseParallel`, plus ``reuse`` (any positive integer) and ``dsp`` (how
+    the multipliers are built, :data:`DSPS`). ``i_valid`` may be high at most once every ``reuse`` enabled cycles
+    (the top level's input handshake guarantees it).
 
     Ports: ``i``, ``i_valid``, ``en`` (clock enable, for stalls), ``o``, ``o_valid``.
     """
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, reuse,
-                 levels_per_stage, library=None, latency=None):
+                 levels_per_stage, library=None, latency=None, dsp="inferred"):
         try:
             weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
+            check_dsp(dsp, in_type, weight_type)
             self.n_in, self.n_out = weights.shape
-            self.plan = mac_plan(self.n_in, self.n_out, reuse, weights)
+            self.plan = mac_plan(self.n_in, self.n_out, reuse, weights, dsp)
             self.own_latency = mac_latency(self.plan, levels_per_stage, accum_type, out_type)
             if latency is not None and latency < self.own_latency:
                 raise ValueError(f"latency {latency} is below the layer's own {self.own_latency}")
@@ -276,9 +353,12 @@ class DenseResource(wiring.Component):
         r_d, busy_d, done = Signal(cw, name="round_d"), Signal(name="busy_d"), Signal(name="done")
         wi = ti.width
         r_next = Signal(cw, name="round_next")  # the round after the next enabled edge (weights load ahead)
-        m.d.comb += r_next.eq(Mux(self.i_valid, 0, Mux(busy & (r != reuse - 1), r + 1, r)))
-        with m.If(self.i_valid):
-            m.d.sync += [xin.eq(self.i), r.eq(0), busy.eq(1)]
+        i, i_valid = self.i, self.i_valid
+        if plan.input_stages:
+            i, i_valid = delayed(m, i, plan.input_stages, name="i_q"), delayed(m, i_valid, plan.input_stages)
+        m.d.comb += r_next.eq(Mux(i_valid, 0, Mux(busy & (r != reuse - 1), r + 1, r)))
+        with m.If(i_valid):
+            m.d.sync += [xin.eq(i), r.eq(0), busy.eq(1)]
         with m.Elif(busy):
             if not plan.gather:
                 m.d.sync += xin.eq(Cat(xin[wi:], xin[:wi]))  # element p now holds input p + r (mod n_in)
@@ -286,28 +366,35 @@ class DenseResource(wiring.Component):
                 m.d.sync += busy.eq(0)
             with m.Else():
                 m.d.sync += r.eq(r + 1)
-        m.d.sync += [r_d.eq(r), busy_d.eq(busy), done.eq(busy_d & (r_d == reuse - 1))]
+        m.d.sync += [r_d.eq(r), busy_d.eq(busy)]
+        # the accumulate stage: as many edges after the operand registers as the products take
+        r_d = delayed(m, r_d, plan.product_stages - 1, name="round_p")
+        busy_d = delayed(m, busy_d, plan.product_stages - 1, name="busy_p")
+        m.d.sync += done.eq(busy_d & (r_d == reuse - 1))
 
         # multipliers and the registers that keep finished segments
-        unit_key = (reuse, ti, tw, tacc)
+        # with DSP primitives the multipliers sit in DSP columns across the chip, and a register that feeds many
+        # of them is a long route: each keeps its own operand register (synthesis would merge the equal copies)
+        keep = {"keep": 1} if plan.dsp != "inferred" else {}
+        unit_key = (reuse, ti, tw, tacc, plan.dsp)
         leaf = {}
         for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
             if plan.gather:  # this round's input, selected a cycle ahead into a register (round 0: from i)
                 ins = [p[0] if p is not None else 0 for p in rounds]
-                x = Signal(wi, name=f"x{u}")
+                x = Signal(wi, name=f"x{u}", attrs=keep)
                 words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
-                m.d.sync += x.eq(Mux(self.i_valid, self.i[ins[0] * wi:(ins[0] + 1) * wi],
+                m.d.sync += x.eq(Mux(i_valid, i[ins[0] * wi:(ins[0] + 1) * wi],
                                      words.word_select(r_next, wi)))
             else:  # a register of its own, loaded a cycle ahead: no fanout from xin to the far multipliers
                 pos = (u * reuse) % self.n_in
                 nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
-                x = Signal(wi, name=f"x{u}")
-                m.d.sync += x.eq(Mux(self.i_valid, self.i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
+                x = Signal(wi, name=f"x{u}", attrs=keep)
+                m.d.sync += x.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
             start = Const(sum(1 << s.first for s in segs), reuse)
             acc = Signal(shape_of(tacc), name=f"acc{u}")
-            self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc), f"mac{u}",
+            self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc, plan.dsp), f"mac{u}",
                         {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r_next": ("i", r_next), "r": ("i", r),
                          "active": ("i", busy_d), "en": ("i", self.en), "acc": ("o", acc)})
             for s, nxt in zip(segs, segs[1:]):
@@ -335,7 +422,8 @@ class DenseResource(wiring.Component):
             ys.append(delayed(m, y, self.latency - self.own_latency, name=f"y{j}_align"))
         m.d.comb += self.o.eq(Cat(*ys))
 
-        m.d.comb += self.o_valid.eq(delayed(m, done, self.latency - (reuse + 2)))
+        m.d.comb += self.o_valid.eq(delayed(m, done, self.latency - (reuse + 1 + plan.input_stages
+                                                                      + plan.product_stages)))
         return EnableInserter(self.en)(m)
 
 
@@ -351,4 +439,6 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
             + (segs - plan.multipliers) * wa                             # finished segments
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))
-            + 4 * _counter_width(plan.reuse) + latency)                  # counters, valid pipeline
+            + 4 * _counter_width(plan.reuse) + latency                   # counters, valid pipeline
+            + (plan.product_stages - 1) * (plan.multipliers + _counter_width(plan.reuse) + 1)  # beside the DSPs
+            + plan.input_stages * (plan.n_in * in_type.width + 1))       # the registered input

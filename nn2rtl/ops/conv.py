@@ -17,9 +17,11 @@ from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
 
 from . import Cost, Op, register
 from .dense import (
+    _dsp,
     _levels_per_stage,
     _reuse,
     adder_graph_details,
+    choose_dsp,
     choose_reuse,
     da_cost,
     da_input_floor,
@@ -64,6 +66,7 @@ class Conv(Op):
         node.attrs["implementation"] = implementation(lc, reuse)
         if node.attrs["implementation"] == "distributed-arithmetic" and never_negative(graph, node.inputs[0]):
             node.attrs["input_never_negative"] = True  # zero padding is not negative either
+        choose_dsp(node, lc, in_type)
 
     def _run(self, node, x, fn):
         idx = conv_windows(node.attrs)
@@ -119,12 +122,12 @@ class Conv(Op):
             latency = self._parallel_latency(node)
             return lambda: DenseParallel(latency=latency, **args)
         latency = self._resource_latency(node)
-        return lambda: DenseResource(reuse=reuse, latency=latency, **args)
+        return lambda: DenseResource(reuse=reuse, latency=latency, dsp=_dsp(node), **args)
 
     def _resource_plans(self, node):
         """The multiply-accumulate plan of each group's kernel (zero weights skipped)."""
         w = np.asarray(node.params["weight"])
-        return [mac_plan(w.shape[1], w.shape[2], _reuse(node), w[gi]) for gi in range(w.shape[0])]
+        return [mac_plan(w.shape[1], w.shape[2], _reuse(node), w[gi], _dsp(node)) for gi in range(w.shape[0])]
 
     def _resource_latency(self, node):
         """At reuse factor > 1 too the groups' kernels are aligned to the slowest one."""
@@ -151,7 +154,7 @@ class Conv(Op):
 
     def details(self, node, graph):
         if node.attrs.get("implementation") != "distributed-arithmetic":
-            return {}
+            return {"dsp": _dsp(node)} if node.attrs.get("dsp") else {}
         groups = range(np.asarray(node.params["weight"]).shape[0])
         lps = _levels_per_stage(node)
         plans = [da_plan_of(*self._group(node, gi), node.types, lps, da_input_floor(node)) for gi in groups]

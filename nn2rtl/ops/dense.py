@@ -6,7 +6,7 @@ import numpy as np
 
 from rtl_lib.da import DenseDA, da_latency, da_plan, da_registers
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, count_multipliers, dense_latency, dense_registers
-from rtl_lib.mac import DenseResource, mac_latency, mac_plan, resource_registers
+from rtl_lib.mac import ECP5_DSP_BITS, DenseResource, mac_latency, mac_plan, resource_registers
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
 
 from ..config import AUTO, Strategy
@@ -144,6 +144,24 @@ def choose_reuse(node, lc, products):
     return reuse
 
 
+def choose_dsp(node, lc, in_type):
+    """``Model.DSP`` for a multiply-accumulate array (recorded as ``dsp``; other datapaths have no DSP choice): an
+    ECP5 MULT18X18D multiplies operands of at most 18 bits."""
+    dsp = lc.options.get("dsp", "inferred")
+    if dsp == "inferred" or node.attrs.get("implementation") != "mac-array":
+        return
+    tw = node.types["weight"]
+    if max(in_type.width, tw.width) > ECP5_DSP_BITS:
+        raise ConfigError(f"layer {node.label}: Model.DSP {dsp} builds the multipliers from MULT18X18D primitives, "
+                          f"which take operands of at most {ECP5_DSP_BITS} bits, but this layer multiplies "
+                          f"{in_type} by {tw}; narrow its precision, or use DSP inferred")
+    node.attrs["dsp"] = dsp
+
+
+def _dsp(node):
+    return node.attrs.get("dsp", "inferred")
+
+
 def implementation(lc, reuse):
     """The datapath of a dense product: shifts and adds (Strategy distributed_arithmetic), one constant-weight
     neuron per output (reuse factor 1), or a multiply-accumulate array."""
@@ -275,6 +293,7 @@ class Dense(Op):
         node.attrs["implementation"] = implementation(lc, reuse)
         if reuse == 1 and _binary(node, graph, in_type, tw, accum):
             node.attrs["implementation"] = "xnor-popcount"
+        choose_dsp(node, lc, in_type)
         if node.attrs["implementation"] == "distributed-arithmetic" and never_negative(graph, node.inputs[0]):
             node.attrs["input_never_negative"] = True
 
@@ -300,11 +319,11 @@ class Dense(Op):
             return XnorPopcountDense(**args)
         if node.attrs.get("implementation") == "distributed-arithmetic":
             return DenseDA(in_lo=da_input_floor(node), **args)
-        return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, **args)
+        return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, dsp=_dsp(node), **args)
 
     def details(self, node, graph):
         if node.attrs.get("implementation") != "distributed-arithmetic":
-            return {}
+            return {"dsp": _dsp(node)} if node.attrs.get("dsp") else {}
         w, b = node.params["weight"], node.params.get("bias")
         return adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node), da_input_floor(node))],
                                    [w])
@@ -333,7 +352,7 @@ class Dense(Op):
             w, b = node.params["weight"], node.params.get("bias")
             return Cost(latency=dense_latency(w, b, lps, tacc, tout), ii=1, multipliers=count_multipliers(w),
                         products=n_in * n_out, registers=dense_registers(w, b, lps, tacc, tout), rom_bits=0)
-        plan = mac_plan(n_in, n_out, reuse, node.params["weight"])
+        plan = mac_plan(n_in, n_out, reuse, node.params["weight"], _dsp(node))
         return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=plan.multipliers,
                     products=n_in * n_out,
                     registers=resource_registers(plan, node.types["input"], node.types["weight"], tacc, tout, lps),

@@ -158,3 +158,11 @@ def test_io_shapes_of_the_frame_are_in_board_json(mlp, tmp_path):
     fr = json.loads((r.directory / "board.json").read_text())["frame"]
     assert (fr["in"]["words"], fr["in"]["bytes_per_word"], fr["out"]["words"]) == (5, 2, 3)
     assert np.isclose(json.loads((r.directory / "board.json").read_text())["clock_mhz"], 100.0)
+
+
+def test_ecp5_dsp_primitives_only_on_an_ecp5_board(mlp):
+    design = nn2rtl.convert(mlp, precision="fixed<10,4>", reuse=4, top="m", dsp="ecp5")
+    with pytest.raises(NotFitting, match="instantiates ecp5 DSP primitives.*icebreaker.*ice40.*DSP inferred"):
+        fit_check(design, BOARDS["icebreaker"])
+    need = fit_check(design, BOARDS["ulx3s-85f"])  # one MULT18X18D per 10 x 10-bit multiplier
+    assert need["dsps"] == design.report()["totals"]["multipliers"] == 9 + 6  # ceil(35/4) + ceil(21/4)

@@ -45,6 +45,7 @@ def test_yaml_file(tmp_path):
     ({"Model": {"Strategy": "Fast"}}, ConfigError, "'Latency', 'Resource' or 'distributed_arithmetic', not 'Fast'"),
     ({"Model": {"IOType": "io_streaming"}}, ConfigError, "io_parallel, io_stream"),
     ({"Model": {"FlowControl": "skid"}}, ConfigError, "Model.FlowControl must be one of stall, fifo, not 'skid'"),
+    ({"Model": {"DSP": "xilinx"}}, ConfigError, "Model.DSP must be one of inferred, ecp5, not 'xilinx'"),
     ({"Model": {"ElementsPerBeat": 0}}, ConfigError, "ElementsPerBeat"),
     ({"Model": {"ClockPeriod": "5ns"}}, ConfigError, "ClockPeriod"),
     ({"LayerName": {"fc1": {"Precision": {"wieght": "fixed<8,2>"}}}}, ConfigError, "unknown precision variable"),

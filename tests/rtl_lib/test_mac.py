@@ -136,3 +136,28 @@ def test_resource_block_rejects_saturating_accumulator():
     t = FixedType(8, 3)
     with pytest.raises(ValueError, match="WRAP accumulator"):
         DenseResource(t, np.ones((2, 2), int), t, None, None, FixedType.parse("fixed<8,3,TRN,SAT>"), t, 2, 2)
+
+
+def test_ecp5_dsp_schedule_and_limits(tmp_path):
+    """``dsp="ecp5"``: 3 cycles more (registered input, the MULT18X18D's input and output registers), the same
+    II; operands wider than 18 bits are refused, by the block and by the converter (naming the layer)."""
+    from helpers import models
+
+    import nn2rtl
+    from nn2rtl.errors import ConfigError
+    from rtl_lib.mac import check_dsp
+    t16, t8 = FixedType(16, 6), FixedType(8, 1)
+    inferred, ecp5 = mac_plan(16, 64, 8), mac_plan(16, 64, 8, dsp="ecp5")
+    assert (inferred.product_stages, inferred.input_stages, ecp5.product_stages, ecp5.input_stages) == (1, 0, 3, 1)
+    assert mac_latency(ecp5, 2, FixedType(32, 12), t16) == mac_latency(inferred, 2, FixedType(32, 12), t16) + 3
+    check_dsp("ecp5", FixedType(18, 6), FixedType(18, 1))
+    with pytest.raises(ValueError, match="at most 18 bits"):
+        check_dsp("ecp5", FixedType(20, 6), t8)
+    with pytest.raises(ValueError, match="dsp must be one of inferred, ecp5"):
+        mac_plan(4, 4, 2, dsp="xilinx")
+    path = models.save(models.torch_mlp([6, 9, 4], seed=3), tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match="layer .*fc.*MULT18X18D.*at most 18 bits.*fixed<20,8>"):
+        nn2rtl.convert(path, precision="fixed<20,8>", reuse=3, dsp="ecp5")
+    # reuse factor 1 has no multiplier array: the choice does not apply and nothing is recorded
+    d = nn2rtl.convert(path, precision="fixed<20,8>", dsp="ecp5")
+    assert "MULT18X18D" not in d.verilog
