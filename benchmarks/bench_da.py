@@ -147,7 +147,7 @@ def synth_row(verilog, top, targets, freq):
         cells = res["cells"]
         if target == "xc7":
             row.update(luts=res["luts"], carry=cells.get("CARRY4", 0), ffs=res["ffs"], dsps=res["dsps"],
-                       synth_s=res["seconds"]["synthesis"])
+                       lutram=res["lutram"], synth_s=res["seconds"]["synthesis"])
         else:
             row.update(ecp5_luts=res["luts"], ecp5_ffs=res["ffs"], ecp5_dsps=res["dsps"],
                        fmax=res.get("fmax_mhz"), fits=res.get("fits"))
@@ -159,15 +159,15 @@ def table(rows, levels, freq):
              "xc7: Yosys `synth_xilinx -family xc7 -flatten`; ECP5: `synth_ecp5` + nextpnr-ecp5 on the LFE5U-85F "
              f"at {freq:g} MHz (fmax: nextpnr's estimate). Latency: cycles from input to output of each tool's "
              "module (da4ml's registers its inputs too).", "",
-             "| case | tool | adders | depth | latency (cycles) | xc7 LUT | CARRY4 | FF | DSP | ECP5 LUT | ECP5 FF "
-             "| fmax (MHz) | latency (ns) | convert (s) | differing outputs |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | tool | adders | depth | latency (cycles) | xc7 LUT | LUTRAM cells | CARRY4 | FF | DSP | ECP5 LUT "
+             "| ECP5 FF | fmax (MHz) | latency (ns) | convert (s) | differing outputs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fmax = r.get("fmax")
         ns = f"{r['latency'] * 1000 / fmax:.1f}" if fmax else "-"
         lines.append("| " + " | ".join(str(v) for v in [
             r["case"], r["tool"], r.get("adders", "-"), r.get("depth", "-"), r["latency"], r.get("luts", "-"),
-            r.get("carry", "-"), r.get("ffs", "-"), r.get("dsps", "-"), r.get("ecp5_luts", "-"),
+            r.get("lutram", "-"), r.get("carry", "-"), r.get("ffs", "-"), r.get("dsps", "-"), r.get("ecp5_luts", "-"),
             r.get("ecp5_ffs", "-"), fmax or "-", ns, r.get("convert_s", "-"), r.get("diff", "-")]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -233,6 +233,9 @@ def main():
     p.add_argument("--ecp5", action="store_true", help="also synth_ecp5 + nextpnr (fmax); minutes per design")
     p.add_argument("--freq", type=float, default=150.0)
     p.add_argument("--cases", nargs="*", default=None)
+    p.add_argument("--flow-control", choices=["stall", "fifo"], nargs="+", default=["stall", "fifo"],
+                   help="the FlowControl of the nn2rtl shift-and-add designs, a row each (fifo: the enable is "
+                        "constant, as da4ml's module has none; default both)")
     p.add_argument("--no-latency", action="store_true", help="skip the multiplier (Strategy Latency) rows")
     p.add_argument("--out", default=str(RESULTS / "da"))
     p.add_argument("--conversion", nargs="*", type=int, metavar="N",
@@ -262,14 +265,18 @@ def main():
         for name in names:
             layers = all_cases[name]
             model = onnx_model(layers, work / f"{name}.onnx")
-            strategies = ["distributed_arithmetic"] + ([] if args.no_latency else ["Latency"])
-            for strategy in strategies:
+            runs = [("distributed_arithmetic", f) for f in args.flow_control]
+            runs += [] if args.no_latency else [("Latency", "stall")]
+            for strategy, flow_control in runs:
                 t0 = time.perf_counter()
                 design = nn2rtl.convert(model, config=config(strategy, args.levels, len(layers)),
-                                        top=f"{name}_{'da' if strategy != 'Latency' else 'mul'}")
+                                        top=f"{name}_{'da' if strategy != 'Latency' else 'mul'}"
+                                            + ("" if flow_control == "stall" else f"_{flow_control}"),
+                                        flow_control=flow_control)
                 convert_s = time.perf_counter() - t0
                 costs = [c for n, c in design.costs.items() if design.graph.node(n).op == "Dense"]
-                row = {"case": name, "tool": f"nn2rtl {strategy}",
+                flow = "" if flow_control == "stall" else f", FlowControl {flow_control}"
+                row = {"case": name, "tool": f"nn2rtl {strategy}{flow}",
                        "latency": design.latency, "convert_s": round(convert_s, 2),
                        "diff": check_same_function(args.da4ml_python, name, design, work)}
                 if strategy != "Latency":
@@ -282,7 +289,8 @@ def main():
                 if strategy != "Latency" and len(layers) == 1:
                     # the layer's module alone: without the design's handshake (input, stall and output registers,
                     # whose output multiplexers cost a LUT per output bit), as da4ml's module has none
-                    alone = dict(row, tool="nn2rtl distributed_arithmetic, layer module", latency=costs[0].latency)
+                    alone = dict(row, tool=f"nn2rtl distributed_arithmetic{flow}, layer module",
+                                 latency=costs[0].latency)
                     alone.update(synth_row(design.verilog, f"{design.top}_da0", ["xc7"], args.freq))
                     rows.append(alone)
                     progress(json.dumps(alone))

@@ -67,13 +67,16 @@ class _Elementwise(wiring.Component):
 
 
 class Relu(_Elementwise):
-    """``x > 0 ? cast(x) : 0`` (hls4ml's ``relu``)."""
+    """``x > 0 ? cast(x) : 0`` (hls4ml's ``relu``), built as ``x < 0 ? 0 : cast(x)``: the same values (``cast(0)``
+    is 0 in every mode), and the sign bit alone selects, where ``x > 0`` also needs a zero test of every bit (22
+    LUTs per 16-bit element on xc7 instead of 16)."""
 
     def __init__(self, n, in_type, out_type):
         super().__init__(n, in_type, out_type)
 
     def compute(self, m, k, x):
-        return Mux(x > 0, cast(x, self.in_type, self.out_type), 0)
+        y = cast(x, self.in_type, self.out_type)
+        return Mux(x[-1], 0, y) if self.in_type.signed else y
 
 
 def _aligned(v, frac, to):

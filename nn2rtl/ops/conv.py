@@ -27,6 +27,7 @@ from .dense import (
     da_input_floor,
     da_plan_of,
     dense_golden,
+    free_running,
     hls_multipliers,
     hls_weights,
     implementation,
@@ -109,7 +110,7 @@ class Conv(Op):
                                in_lo=da_input_floor(node))[0] for gi in groups)
         return max(dense_latency(*self._group(node, gi), _levels_per_stage(node), tacc, tout) for gi in groups)
 
-    def _kernel(self, node, gi, library):
+    def _kernel(self, node, gi, library, free=False):
         w, b = self._group(node, gi)
         args = dict(in_type=node.types["input"], weights=w, weight_type=node.types["weight"], bias=b,
                     bias_type=node.types.get("bias"), accum_type=node.types["accum"],
@@ -117,7 +118,7 @@ class Conv(Op):
         reuse = _reuse(node)
         if node.attrs.get("implementation") == "distributed-arithmetic":
             latency = self._parallel_latency(node)
-            return lambda: DenseDA(latency=latency, in_lo=da_input_floor(node), **args)
+            return lambda: DenseDA(latency=latency, in_lo=da_input_floor(node), free_running=free, **args)
         if reuse == 1:
             latency = self._parallel_latency(node)
             return lambda: DenseParallel(latency=latency, **args)
@@ -138,7 +139,7 @@ class Conv(Op):
         require_wrap_accum(node)
         idx = conv_windows(node.attrs)
         n_in = int(np.prod(node.attrs["in_shape"], dtype=np.int64))
-        kernels = [self._kernel(node, gi, library) for gi in range(idx.shape[1])]
+        kernels = [self._kernel(node, gi, library, free_running(graph)) for gi in range(idx.shape[1])]
         return WindowedDense(n_in, node.types["input"].width, idx, kernels, key=node.name, library=library)
 
     def hls(self, node, graph, layer):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from rtl_lib.da import DenseDA, da_latency, da_plan, da_registers
+from rtl_lib.da import DenseDA, da_latency, da_plan, da_registers, kept_bits
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, count_multipliers, dense_latency, dense_registers
 from rtl_lib.mac import ECP5_DSP_BITS, DenseResource, mac_latency, mac_plan, resource_registers
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
@@ -158,6 +158,11 @@ def choose_dsp(node, lc, in_type):
     node.attrs["dsp"] = dsp
 
 
+def free_running(graph):
+    """Whether the design's blocks run with their enable constant high (``FlowControl fifo``)."""
+    return getattr(graph, "meta", {}).get("flow_control") == "fifo"  # stream views have no meta (never fifo)
+
+
 def _dsp(node):
     return node.attrs.get("dsp", "inferred")
 
@@ -193,7 +198,8 @@ def adder_graph_details(plans, weights, instances=1):
 def da_plan_of(weights, bias, types, lps, in_lo=None):
     """The :class:`rtl_lib.da.DAPlan` of a shift-and-add dense product with these raw weights and types."""
     return da_plan(weights, bias, types.get("bias", types["accum"]) if bias is not None else types["accum"],
-                   types["input"], types["weight"], types["accum"], lps, in_lo)
+                   types["input"], types["weight"], types["accum"], lps, in_lo,
+                   kept_bits(types["accum"], types["result"]))
 
 
 def never_negative(graph, tensor):
@@ -318,7 +324,7 @@ class Dense(Op):
             args.pop("library")
             return XnorPopcountDense(**args)
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            return DenseDA(in_lo=da_input_floor(node), **args)
+            return DenseDA(in_lo=da_input_floor(node), free_running=free_running(graph), **args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, dsp=_dsp(node), **args)
 
     def details(self, node, graph):

@@ -11,7 +11,7 @@ from test_dense import run_block
 from nn2rtl.fixed import FixedType
 from nn2rtl.graph import Node
 from nn2rtl.ops import REGISTRY
-from rtl_lib.da import DenseDA, csd, da_latency, da_plan
+from rtl_lib.da import DenseDA, csd, da_latency, da_plan, kept_bits
 
 
 @given(st.integers(-(1 << 40), 1 << 40))
@@ -109,6 +109,36 @@ def test_da_graph_equals_the_golden_model(accum, seed):
     plan = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2)
     rows = _rows(rng, t["ti"], 12)
     assert evaluate(plan, rows, t["tacc"], t["to"]) == _golden(w, b, t, rows).tolist()
+
+
+@pytest.mark.parametrize("accum, out, kept", [
+    ("fixed<24,10>", "fixed<8,3>", 14 - 5 + 8),          # WRAP: the output's bits and the 9 below them
+    ("fixed<24,10>", "fixed<8,3,RND>", 14 - 5 + 8),      # rounding reads only the bits below
+    ("fixed<12,4>", "fixed<6,2>", 8 - 4 + 6),            # rounded products, then the sums, wrap there too
+    ("fixed<24,10>", "fixed<8,3,TRN,SAT>", None),        # saturation reads every bit
+    ("fixed<24,10>", "fixed<24,10>", None),              # the whole accumulator
+])
+def test_a_wrapping_output_cuts_every_adder_to_the_bits_it_reads(accum, out, kept):
+    """The output cast wraps: the sums only need their low ``kept_bits`` bits (the values wrap there, as the
+    accumulator wraps at its width), so no node is wider; the results are the golden model's on every input."""
+    t = _types("fixed<8,3>", accum, to=out)
+    assert kept_bits(t["tacc"], t["to"]) == kept
+    rng = np.random.default_rng(11)
+    w = _weights(rng, 12, 9)
+    b = rng.integers(-128, 128, size=9)
+    full = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2)
+    cut = da_plan(w, b, t["tb"], t["ti"], t["tw"], t["tacc"], 2, kept=kept)
+    rows = _rows(rng, t["ti"], 12)
+    assert evaluate(cut, rows, t["tacc"], t["to"]) == _golden(w, b, t, rows).tolist()
+    if kept is None:
+        assert cut.graph.width == full.graph.width
+        return
+    bound = kept + (t["ti"].product(t["tw"]).frac - t["tacc"].frac if not cut.exact else 0)
+    assert max(cut.graph.width[n] for n in cut.schedule.needed if cut.graph.ops[n][0] != "in") <= bound
+    assert cut.schedule.register_bits < full.schedule.register_bits
+    blk = DenseDA(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], t["to"], levels_per_stage=2)
+    blk._MustUse__silence = True  # only its plan is looked at
+    assert (blk.plan.graph.width, blk.plan.roots) == (cut.graph.width, cut.roots)  # the block builds the cut graph
 
 
 @pytest.mark.parametrize("accum", ["fixed<12,4>", "fixed<24,10>"])

@@ -21,12 +21,14 @@ def test_cnn_bit_exact_in_verilator(name, reuse, tmp_path):
     assert r.latency_min == r.latency_max == design.latency and r.stated_ii == design.ii == reuse
 
 
-@pytest.mark.parametrize("name", ["depthwise"])
-def test_cnn_with_distributed_arithmetic_bit_exact_in_verilator(name, tmp_path):
-    """Shift-and-add kernels (groups aligned to the slowest, zero padding) in a convolutional network."""
+@pytest.mark.parametrize("name,flow", [("depthwise", "stall"), ("conv2d", "fifo")])
+def test_cnn_with_distributed_arithmetic_bit_exact_in_verilator(name, flow, tmp_path):
+    """Shift-and-add kernels (groups aligned to the slowest, zero padding) in a convolutional network; with
+    FlowControl fifo the adders are written in their free-running form (``rtl_lib.da.da_rtlil``)."""
     path = tmp_path / f"{name}.onnx"
     cnn_models.export(name, path, dynamo=False)
-    design = nn2rtl.convert(str(path), strategy="distributed_arithmetic", top=f"cnn_da_{name}")
+    design = nn2rtl.convert(str(path), strategy="distributed_arithmetic", top=f"cnn_da_{name}", flow_control=flow)
+    assert ("_f = {" in design.verilog) is (flow == "fifo")  # the sign-extended operands of that form
     assert all(c.multipliers == 0 for n, c in design.costs.items() if design.graph.node(n).op in ("Conv", "Dense"))
     r = design.simulate(vectors=150, seed=6, work_dir=tmp_path)
     assert r.ok, r.failures()

@@ -11,6 +11,7 @@ import pytest
 from helpers import faults, models
 
 import nn2rtl
+from rtl_lib.da import kept_bits
 
 pytestmark = pytest.mark.rtl
 
@@ -263,6 +264,9 @@ def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_pa
     assert [n.attrs.get("input_never_negative", False) for n in design.graph.nodes if n.op == "Dense"] == [False, True]
     layers = [lay for lay in design.report()["layers"] if lay["op"] == "Dense"]
     assert [lay.get("input_never_negative") for lay in layers] == [None, True]
+    if accum == "auto":  # the fixed<12,4> results wrap: every adder is cut to the 20 low bits they read
+        assert [kept_bits(n.types["accum"], n.types["result"]) for n in design.graph.nodes if n.op == "Dense"] \
+            == [20, 20]
     r = design.simulate(vectors=300, work_dir=tmp_path)
     assert r.ok, r.failures()
     assert r.latency_min == r.latency_max == design.latency
