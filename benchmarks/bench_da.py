@@ -159,8 +159,8 @@ def table(rows, levels, freq):
              "xc7: Yosys `synth_xilinx -family xc7 -flatten`; ECP5: `synth_ecp5` + nextpnr-ecp5 on the LFE5U-85F "
              f"at {freq:g} MHz (fmax: nextpnr's estimate). Latency: cycles from input to output of each tool's "
              "module (da4ml's registers its inputs too).", "",
-             "| case | tool | adders | depth | latency (cycles) | xc7 LUT | LUTRAM cells | CARRY4 | FF | DSP | ECP5 LUT "
-             "| ECP5 FF | fmax (MHz) | latency (ns) | convert (s) | differing outputs |",
+             "| case | tool | adders | depth | latency (cycles) | xc7 LUT | LUTRAM cells | CARRY4 | FF | DSP "
+             "| ECP5 LUT | ECP5 FF | fmax (MHz) | latency (ns) | convert (s) | differing outputs |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fmax = r.get("fmax")
@@ -182,15 +182,16 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
     names = sorted({r["case"] for r in rows}, key=[r["case"] for r in rows].index)
     tools = sorted({r["tool"] for r in rows}, key=[r["tool"] for r in rows].index)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, key, label in ((axes[0], "luts", "xc7 LUTs"), (axes[1], "ffs", "xc7 flip-flops")):
         for t, tool in enumerate(tools):
             vals = [next((r.get(key, 0) for r in rows if r["case"] == n and r["tool"] == tool), 0) for n in names]
             ax.bar(np.arange(len(names)) + t * 0.8 / len(tools), vals, 0.8 / len(tools), label=tool)
         ax.set_xticks(np.arange(len(names)) + 0.4 - 0.4 / len(tools), names)
         ax.set_title(label)
-    axes[0].legend()
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=100)
 
 

@@ -373,22 +373,19 @@ class DenseResource(wiring.Component):
         m.d.sync += done.eq(busy_d & (r_d == reuse - 1))
 
         # multipliers and the registers that keep finished segments
-        # with DSP primitives the multipliers sit in DSP columns across the chip, and a register that feeds many
-        # of them is a long route: each keeps its own operand register (synthesis would merge the equal copies)
-        keep = {"keep": 1} if plan.dsp != "inferred" else {}
         unit_key = (reuse, ti, tw, tacc, plan.dsp)
         leaf = {}
         for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
             if plan.gather:  # this round's input, selected a cycle ahead into a register (round 0: from i)
                 ins = [p[0] if p is not None else 0 for p in rounds]
-                x = Signal(wi, name=f"x{u}", attrs=keep)
+                x = Signal(wi, name=f"x{u}")
                 words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
                 m.d.sync += x.eq(Mux(i_valid, i[ins[0] * wi:(ins[0] + 1) * wi],
                                      words.word_select(r_next, wi)))
             else:  # a register of its own, loaded a cycle ahead: no fanout from xin to the far multipliers
                 pos = (u * reuse) % self.n_in
                 nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
-                x = Signal(wi, name=f"x{u}", attrs=keep)
+                x = Signal(wi, name=f"x{u}")
                 m.d.sync += x.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
