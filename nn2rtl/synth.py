@@ -148,14 +148,15 @@ def _count(cells, target):
 
 
 def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=100.0, timeout=None, flatten=True,
-               router=None):
+               router=None, seed=1):
     """Synthesize Verilog text ``verilog`` (top module ``top``) for ``target`` (a key of :data:`TARGETS`).
 
     Returns a dict: ``luts``, ``ffs``, ``dsps``, ``memories`` (block RAMs), ``lutram``, ``cells`` (by type),
     ``seconds``, ``tool``; for ECP5 also ``fmax_mhz``, ``fits`` and ``utilisation`` from nextpnr. ``progress``:
     a callable taking one line of text. ``timeout``: seconds each tool may run (a :class:`ToolError` beyond it).
     ``router``: nextpnr's router (``router2`` routes a congested 50k-LUT design where the default ``router1``
-    did not finish in an hour).
+    did not finish in an hour). ``seed``: nextpnr's placement seed (its fmax estimate moves by 10-20 % between
+    seeds and between netlists that synthesize alike: measure several).
 
     ``flatten=False`` synthesizes each module once and counts the hierarchy (every instance; nextpnr flattens the
     netlist as it reads it): a convolution's kernel, instantiated once per output pixel, is optimised once instead
@@ -172,7 +173,7 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     if pnr:
         versions["nextpnr"] = _version(pnr)
     key = hashlib.sha256(json.dumps([SCRIPT_VERSION, target, top, versions, freq_mhz, flatten]
-                                    + ([router] if router else [])).encode()
+                                    + ([router] if router else []) + ([seed] if seed != 1 else [])).encode()
                          + verilog.encode()).hexdigest()[:20]
     cached = cache_dir() / f"{top}-{target}-{key}.json"
     if use_cache and cached.exists():
@@ -197,7 +198,7 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
                   **_count(cells, t),
                   "cells": cells, "seconds": {"synthesis": round(seconds, 1)}}
         if t.place_and_route:
-            result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout, router))
+            result.update(_place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout, router, seed))
         cached.parent.mkdir(parents=True, exist_ok=True)
         for log in ("yosys.log", "nextpnr.log"):  # their ends kept beside the figures (statistics, timing)
             if (work / log).exists():
@@ -210,7 +211,7 @@ def synthesize(verilog, top, target, *, progress=None, use_cache=True, freq_mhz=
     return result
 
 
-def _place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout=None, router=None):
+def _place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout=None, router=None, seed=1):
     over = {k: (result[k], cap) for k, cap in (t.capacity or {}).items() if result[k] > cap}
     if over:
         return {"fits": False, "fmax_mhz": None,
@@ -218,7 +219,7 @@ def _place_and_route(t, pnr, work, top, freq_mhz, progress, result, timeout=None
     if progress:
         progress(f"nextpnr-ecp5: placing and routing {result['luts']} LUTs, {result['ffs']} FFs (out of context)")
     cmd = pnr + t.device.split() + ["--json", "netlist.json", "--out-of-context", "--report", "report.json",
-                                    "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", "1"]
+                                    "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(int(seed))]
     if router:
         cmd += ["--router", router]
     t0 = time.perf_counter()
