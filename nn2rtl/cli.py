@@ -398,11 +398,11 @@ def build_parser():
                         "buffers, FIFOs; overrides the config's Model.IOType)")
     c.add_argument("--flow-control", choices=["stall", "fifo"],
                    help="io_parallel: stall (default: out_ready low freezes the pipeline) or fifo (the pipeline "
-                        "never stops, results wait in an output FIFO: no enable fan-out, a faster clock; "
+                        "never stops, results wait in an output FIFO: no enable fan-out; "
                         "overrides the config's Model.FlowControl)")
     c.add_argument("--dsp", choices=["inferred", "ecp5"],
                    help="multipliers of the reuse > 1 arrays: inferred (default: synthesis maps '*') or ecp5 "
-                        "(Lattice MULT18X18D with input and output registers: 2 cycles more, a faster ECP5 clock; "
+                        "(Lattice MULT18X18D with input and output registers: 3 cycles more, a faster ECP5 clock; "
                         "overrides the config's Model.DSP)")
     c.add_argument("--backend", choices=sorted(_BACKENDS), default="rtl",
                    help="rtl (default: Verilog in OUT/rtl), hls (a Vitis HLS C++ project in OUT/hls, bit-exact "

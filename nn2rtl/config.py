@@ -11,10 +11,10 @@ Accepted shape (a dict, or the same as a YAML file)::
       IOType: io_parallel           # or io_stream: AXI4-Stream ports, line buffers, FIFOs sized by the schedule
       FlowControl: stall            # io_parallel: out_ready low freezes the pipeline (one clock enable), or fifo:
                                     # the pipeline never stops, results wait in an output FIFO and in_ready
-                                    # counts the free places (no enable fan-out: a faster clock, FIFO bits)
+                                    # counts the free places (no enable fan-out; costs FIFO bits)
       DSP: inferred                 # multipliers of the reuse > 1 arrays: inferred by synthesis from '*', or
                                     # ecp5: Lattice MULT18X18D primitives with their input and output registers
-                                    # (2 cycles more latency, a faster clock on ECP5; operands of <= 18 bits)
+                                    # (3 cycles more latency, a faster ECP5 clock; operands of <= 18 bits)
       ElementsPerBeat: 4            # io_stream, a vector input or output (an MLP's): elements per beat (default all)
       ClockPeriod: 5                # ns (hls4ml's default): the throughput the report states
       TableMode: hls4ml             # activation tables: hls4ml (bit-exact with it), centered or fitted
