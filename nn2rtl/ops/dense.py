@@ -6,7 +6,7 @@ import numpy as np
 
 from rtl_lib.da import DenseDA, da_latency, da_plan, da_registers, kept_bits
 from rtl_lib.dense import DEFAULT_LEVELS_PER_STAGE, DenseParallel, count_multipliers, dense_latency, dense_registers
-from rtl_lib.mac import ECP5_DSP_BITS, DenseResource, mac_latency, mac_plan, resource_registers
+from rtl_lib.mac import DenseResource, check_dsp, mac_latency, mac_plan, resource_registers
 from rtl_lib.popcount import XnorPopcountDense, popcount_latency, popcount_registers
 
 from ..config import AUTO, Strategy
@@ -150,11 +150,11 @@ def choose_dsp(node, lc, in_type):
     dsp = lc.options.get("dsp", "inferred")
     if dsp == "inferred" or node.attrs.get("implementation") != "mac-array":
         return
-    tw = node.types["weight"]
-    if max(in_type.width, tw.width) > ECP5_DSP_BITS:
-        raise ConfigError(f"layer {node.label}: Model.DSP {dsp} builds the multipliers from MULT18X18D primitives, "
-                          f"which take operands of at most {ECP5_DSP_BITS} bits, but this layer multiplies "
-                          f"{in_type} by {tw}; narrow its precision, or use DSP inferred")
+    try:
+        check_dsp(dsp, in_type, node.types["weight"])
+    except ValueError as e:
+        raise ConfigError(f"layer {node.label}: Model.DSP {dsp}: {e}; narrow its precision, or use DSP "
+                          f"inferred") from None
     node.attrs["dsp"] = dsp
 
 
