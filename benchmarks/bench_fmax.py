@@ -1,11 +1,14 @@
-"""Clock of the shift-and-add layers on ECP5: adder levels per stage and flow control, measured by nextpnr.
+"""Clock on ECP5 of the shift-and-add layers (adder levels per stage, flow control) and of the multiply-accumulate
+array on DSP tiles, measured by nextpnr.
 
 One 16x16 dense layer (8-bit random weights fixed<8,1>, a fixed<16,6> input, exact sums: the layer of
 ``bench_da.py`` at a size the WebAssembly nextpnr places in two minutes) is built with ``Strategy:
 distributed_arithmetic`` at ``AdderLevelsPerStage`` 1 and 2, with ``FlowControl`` stall (one clock enable for the
 whole pipeline, driven by ``out_ready``) and fifo (no enable: an output FIFO instead). Each design goes through
 Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context on the LFE5U-85F at a 150 MHz constraint (``nn2rtl.synth``,
-cached by design hash). ``--jet`` adds the jet MLP 16-64-32-32-5 with 70 % of its 8-bit weights pruned, at
+cached by design hash). Then the 16x64 layer of ``bench_da.py`` as a multiply-accumulate array at ReuseFactor 8
+with ``DSP: ecp5`` (128 MULT18X18D with their registers, FlowControl fifo, 1 adder level per stage; about 11k
+LUTs, ten minutes per seed). ``--jet`` adds the jet MLP 16-64-32-32-5 with 70 % of its 8-bit weights pruned, at
 AdderLevelsPerStage 1 and FlowControl fifo (about 50k LUTs: the WebAssembly nextpnr takes tens of minutes).
 Writes ``benchmarks/results/fmax.{md,json}``.
 
@@ -38,9 +41,16 @@ def dense(n_in, n_out, seed=0):
     return [(rng.integers(-128, 128, size=(n_in, n_out)), None)]
 
 
-def measure(name, layers, lps, flow, work, freq, router=None, seeds=(1,)):
+def measure(name, layers, lps, flow, work, freq, router=None, seeds=(1,), reuse=1, dsp=None):
+    """One design through Yosys and nextpnr for each seed: shift-and-add at ``reuse`` 1, else the
+    multiply-accumulate array (``Strategy: Resource``) at that reuse factor with ``Model.DSP`` ``dsp``."""
     model = bench_da.onnx_model(layers, work / f"{name}.onnx")
-    cfg = bench_da.config("distributed_arithmetic", lps, len(layers))
+    cfg = bench_da.config("distributed_arithmetic" if reuse == 1 else "Resource", lps, len(layers))
+    if reuse > 1:
+        cfg["Model"]["ReuseFactor"] = reuse
+        name = f"{name}_r{reuse}" + (f"_{dsp}" if dsp else "")
+    if dsp:
+        cfg["Model"]["DSP"] = dsp
     if flow != "stall":
         cfg["Model"]["FlowControl"] = flow
     top = f"{name}_l{lps}" + ("" if flow == "stall" else f"_{flow}")
@@ -51,7 +61,7 @@ def measure(name, layers, lps, flow, work, freq, router=None, seeds=(1,)):
     r = runs[0]
     found = sorted(x["fmax_mhz"] for x in runs if x.get("fmax_mhz"))
     fmax = found[(len(found) - 1) // 2] if found else None  # the median (the lower one of an even count)
-    row = {"case": name, "levels_per_stage": lps, "flow_control": flow, "latency": design.latency,
+    row = {"case": name, "levels_per_stage": lps, "flow_control": flow, "latency": design.latency, "ii": design.ii,
            "luts": r["luts"], "ffs": r["ffs"], "dsps": r["dsps"], "fmax_mhz": fmax,
            "latency_ns": round(design.latency * 1e3 / fmax, 1) if fmax else None,
            "fifo_bits": design.report().get("flow_control", {}).get("fifo_bits", 0),
@@ -67,13 +77,13 @@ def table(rows, freq):
              "(fmax: nextpnr's estimate for the whole design: the layer, the handshake and, with fifo, the output "
              "FIFO). fmax: the median over nextpnr's placement seeds, each seed's figure beside it; latency (ns) at "
              "the median.", "",
-             "| case | AdderLevelsPerStage | FlowControl | adders | latency (cycles) | ECP5 LUT | FF | DSP | FIFO bits "
-             "| fmax (MHz) | per seed | latency (ns) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | AdderLevelsPerStage | FlowControl | adders | latency (cycles) | II | ECP5 LUT | FF | DSP "
+             "| FIFO bits | fmax (MHz) | per seed | latency (ns) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append("| " + " | ".join(str(v) for v in [
             r["case"] + (f" (nextpnr {r['router']})" if r.get("router", "router1") != "router1" else ""),
-            r["levels_per_stage"], r["flow_control"], r["adders"], r["latency"], r["luts"], r["ffs"],
+            r["levels_per_stage"], r["flow_control"], r["adders"], r["latency"], r.get("ii", 1), r["luts"], r["ffs"],
             r["dsps"], r["fifo_bits"], r["fmax_mhz"] or "-",
             ", ".join(f"{v or '-'}" for v in r.get("fmax_seeds", {}).values()) or "-", r["latency_ns"] or "-"]) + " |")
     return "\n".join(lines) + "\n"
@@ -93,6 +103,9 @@ def main():
         for lps in (1, 2):
             for flow in ("stall", "fifo"):
                 rows.append(measure("e16x16", dense(16, 16), lps, flow, work, args.freq, seeds=args.seeds))
+        # the multiply-accumulate array: the 16x64 layer of bench_da.py at R = 8 on ECP5 DSP tiles
+        rows.append(measure("dense16x64", bench_da.cases()["dense16x64"], 1, "fifo", work, args.freq,
+                            seeds=args.seeds, reuse=8, dsp="ecp5"))
         if args.jet:
             # router2: nextpnr's default router1 was still routing this one after an hour (arcs left barely falling)
             rows.append(measure("jet_mlp_pruned70", bench_da.cases()["jet_mlp_pruned70"], 1, "fifo", work,
