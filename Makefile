@@ -107,18 +107,22 @@ $(HLS4ML_STAMP): pyproject.toml
 bench-hls: setup oracle
 	$(HLS4ML_VENV)/bin/python benchmarks/bench_hls.py
 
-# shift-and-add layers beside da4ml 0.6.0 (its own venv; run, never imported): adders, xc7 LUT/CARRY4/FF/DSP,
-# ECP5 LUTs and nextpnr fmax (benchmarks/results/da.md); native Yosys as for bench-cnn
+# shift-and-add layers beside da4ml 0.6.0 (its own venv; run, never imported): adders, xc7 LUT/CARRY4/FF/DSP
+# (benchmarks/results/da.md); native Yosys as for bench-cnn. DA_ARGS=--ecp5 adds synth_ecp5 + nextpnr for every
+# row (hours with the WebAssembly nextpnr on the jet MLPs; bench-fmax measures the clock at a size it places fast)
 DA4ML_VENV ?= .venv-da4ml
 bench-da: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	test -x $(DA4ML_VENV)/bin/python || $(PYTHON) -m venv $(DA4ML_VENV)
 	$(DA4ML_VENV)/bin/python -m pip install -q "da4ml==0.6.0"
-	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python --ecp5
+	@command -v yosys >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  apt-get install -y --no-install-recommends yosys >/dev/null 2>&1 || true
+	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python $(DA_ARGS)
 	$(PY) benchmarks/bench_da.py --conversion
 
-# the shift-and-add layers' clock on ECP5: adder levels per stage x FlowControl stall/fifo, nextpnr fmax
-# (benchmarks/results/fmax.md); add --jet for the pruned jet MLP (tens of minutes in the WebAssembly nextpnr)
+# the clock on ECP5: shift-and-add at adder levels per stage x FlowControl stall/fifo, and the multiply-accumulate
+# array on DSP tiles, nextpnr fmax over seeds 1-3 (benchmarks/results/fmax.md); FMAX_ARGS=--jet adds the pruned
+# jet MLP (nextpnr's router2; an hour or more in the WebAssembly nextpnr)
 bench-fmax: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	@command -v yosys >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \

@@ -71,12 +71,13 @@ class Relu(_Elementwise):
     is 0 in every mode), and the sign bit alone selects, where ``x > 0`` also needs a zero test of every bit (22
     LUTs per 16-bit element on xc7 instead of 16)."""
 
-    def __init__(self, n, in_type, out_type):
+    def __init__(self, n, in_type, out_type, rectified=False):
+        self.rectified = rectified  # the producer already zeroed the negatives (its sign bit is 0): a cast
         super().__init__(n, in_type, out_type)
 
     def compute(self, m, k, x):
         y = cast(x, self.in_type, self.out_type)
-        return Mux(x[-1], 0, y) if self.in_type.signed else y
+        return Mux(x[-1], 0, y) if self.in_type.signed and not self.rectified else y
 
 
 def _aligned(v, frac, to):

@@ -22,7 +22,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Const, EnableInserter, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -171,14 +171,29 @@ def da_latency(plan, accum_type, out_type):
     return plan.schedule.latency + cast_stages(accum_type, out_type)
 
 
-def da_registers(plan, accum_type, out_type, latency=None):
+def da_registers(plan, accum_type, out_type, latency=None, relu=False):
     """Flip-flop bits of a :class:`DenseDA`: the graph's pipeline (from its schedule), the output cast and the
-    alignment to a longer ``latency``, the valid pipeline."""
+    alignment to a longer ``latency``, the valid pipeline. ``relu``: the ReLU is taken into the last register
+    (see :class:`DenseDA`), which then holds ``out.width - 1`` bits per output where, without a register after the
+    cast, the graph registered each root whole."""
     own = da_latency(plan, accum_type, out_type)
     latency = latency or own
     live = sum(r is not None for r in plan.roots)
-    return (plan.schedule.register_bits + live * out_type.width * (cast_stages(accum_type, out_type) + latency - own)
-            + latency)
+    bits = plan.schedule.register_bits + live * out_type.width * (cast_stages(accum_type, out_type) + latency - own)
+    if relu and relu_in_root_register(plan, accum_type, out_type, latency):
+        g = plan.graph
+        bits += live * (out_type.width - 1) - sum(g.width[r] for r in {r for r in plan.roots if r is not None})
+    return bits + latency
+
+
+def relu_in_root_register(plan, accum_type, out_type, latency):
+    """Whether a fused ReLU goes into the roots' own last register (no register follows the output cast)."""
+    return cast_stages(accum_type, out_type) == 0 and latency == da_latency(plan, accum_type, out_type)
+
+
+def _relu(v):
+    """``v < 0 ? 0 : v`` without its sign bit (a constant 0): ``len(v) - 1`` bits."""
+    return Mux(v[-1], 0, v[:-1])
 
 
 class DenseDA(wiring.Component):
@@ -189,14 +204,23 @@ class DenseDA(wiring.Component):
     for the common interface of dense blocks and not needed: the layer is one module. ``in_lo``: the smallest raw
     input the producer can deliver, when above the input type's (0 after a ReLU; see :func:`da_plan`).
     ``free_running``: the design drives ``en`` constant high (``FlowControl fifo``); only the form of the written
-    netlist depends on it (see :func:`da_rtlil`).
+    netlist depends on it (see :func:`da_rtlil`). ``relu``: the layer's output goes only to a ReLU, so each output
+    is written ``y < 0 ? 0 : y`` (the ReLU's own result then is its input) by its last register: the selection on
+    the sign becomes the flip-flops' synchronous reset, where a ReLU after the register costs a LUT per bit (15
+    per 16-bit element on xc7). Without a register after the output cast, that register is the graph's own
+    (:func:`relu_in_root_register`): it then takes the cast of the last stage's value instead of the whole root.
     """
 
     multipliers = 0
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, levels_per_stage=2,
-                 latency=None, library=None, in_lo=None, free_running=False):
+                 latency=None, library=None, in_lo=None, free_running=False, relu=False):
         self.in_lo, self.free_running = in_lo, bool(free_running)
+        self.relu = bool(relu)
+        if self.relu and (not out_type.signed or out_type.width < 2):
+            self._MustUse__silence = True
+            raise ValueError(f"a ReLU taken into the output register needs a signed output type of 2 bits or more, "
+                             f"not {out_type}")
 
         def own(w, b):
             self.plan = da_plan(w, b, bias_type if bias is not None else accum_type, in_type, weight_type,
@@ -217,7 +241,7 @@ class DenseDA(wiring.Component):
             key = (_plan_key(self.weights, self.bias, self.bias_type, self.in_type, self.weight_type,
                              self.accum_type, self.levels_per_stage, self.in_lo,
                              kept_bits(self.accum_type, self.out_type)),
-                   repr((self.out_type, self.latency, self.free_running)))
+                   repr((self.out_type, self.latency, self.free_running, self.relu)))
             name = self.library.request_text("da", key, lambda name: da_rtlil(self, name, self.library))
             m = Module()
             m.submodules.graph = Instance(name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=self.en, i_i=self.i,
@@ -267,15 +291,27 @@ class DenseDA(wiring.Component):
             chains[n] = chain
         outs = []
         align = self.latency - da_latency(plan, tacc, tout)
+        in_root = self.relu and relu_in_root_register(plan, tacc, tout, self.latency)
         for j, (root, c) in enumerate(zip(plan.roots, plan.consts)):
             if root is None:  # a constant output
-                outs.append(Const(int(tout.cast(np.array(c), tacc)), shape_of(tout)))
+                value = int(tout.cast(np.array(c), tacc))
+                outs.append(Const(max(value, 0) if self.relu else value, shape_of(tout)))
                 continue
             acc = Signal(shape_of(tacc), name=f"acc{j}")
+            if in_root:  # the last stage's value, cast and rectified into the output register
+                m.d.comb += acc.eq(at(root, sc.latency - 1))
+                y = Signal(tout.width - 1, name=f"y{j}_relu")
+                m.d.sync += y.eq(_relu(cast(acc, tacc, tout)))
+                outs.append(Cat(y, Const(0, 1)))
+                continue
             m.d.comb += acc.eq(at(root, sc.latency))
             y = Signal(shape_of(tout), name=f"y{j}")
             domain = m.d.sync if cast_stages(tacc, tout) else m.d.comb
-            domain += y.eq(cast(acc, tacc, tout))
+            value = cast(acc, tacc, tout)
+            if self.relu:  # rectified in front of the first register after the cast
+                domain += y.eq(Cat(_relu(value), Const(0, 1)))
+            else:
+                domain += y.eq(value)
             outs.append(delayed(m, y, align, name=f"y{j}_align"))
         m.d.comb += self.o.eq(Cat(*outs))
         m.d.comb += self.o_valid.eq(delayed(m, self.i_valid, self.latency))
@@ -387,6 +423,9 @@ def da_rtlil(block, name, library):
     def cast_def(src, dst):
         return library.request("dacast", (src, dst), lambda: FixedCast(src, dst))
 
+    fused = block.relu and relu_in_root_register(plan, tacc, tout, L)
+    fused_roots = {n for n in plan.roots if n is not None and g.ops[n][0] != "const"} if fused else set()
+
     for n in sc.needed:
         op = g.ops[n]
         if op[0] == "const":
@@ -428,7 +467,8 @@ def da_rtlil(block, name, library):
                     r.cell(f"\\{cast_def(FixedType(we, we - k, True), FixedType(w, w, True, rounding))}", {},
                            {"a": e, "y": y}, name=f"\\round{n}")
         prev = y
-        for d in range(1, sc.delays[n] + 1):
+        # with the ReLU in the roots' registers, their last one (read by the output only) is not written
+        for d in range(1, sc.delays[n] + 1 - int(n in fused_roots)):
             q = r.wire(f"n{n}_r{d}", w)
             r.dffe(prev, q, w, clk, en)
             prev = q
@@ -437,10 +477,11 @@ def da_rtlil(block, name, library):
     stages = cast_stages(tacc, tout) + align
     for j, (root, c) in enumerate(zip(plan.roots, plan.consts)):
         if root is None:
-            outs.append(_const(int(tout.cast(np.array(c), tacc)), wo))
+            value = int(tout.cast(np.array(c), tacc))
+            outs.append(_const(max(value, 0) if block.relu else value, wo))
             continue
         acc = r.wire(f"acc{j}", W)
-        r.unary("pos", at(root, sc.latency), g.width[root], acc, W)
+        r.unary("pos", at(root, sc.latency - int(bool(fused_roots))), g.width[root], acc, W)
         yc = r.wire(f"y{j}_c", wo)
         lo = tacc.frac - tout.frac
         if cast_is_wiring(tacc, tout) and lo >= 0 and lo + wo <= W:
@@ -448,7 +489,21 @@ def da_rtlil(block, name, library):
         else:
             r.cell(f"\\{cast_def(tacc, tout)}", {}, {"a": acc, "y": yc}, name=f"\\cast{j}")
         prev = yc
-        for d in range(1, stages + 1):
+        if block.relu:  # y < 0 ? 0 : y in the next register: the sign, when enabled, is its synchronous reset
+            neg = r.wire(f"y{j}_neg", 1)  # reset over enable (Xilinx FDRE, ECP5 LSR): the AND keeps a stall's hold
+            r.cell("$and", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": 1, "B_WIDTH": 1, "Y_WIDTH": 1},
+                   {"A": f"{yc} [{wo - 1}]", "B": en, "Y": neg})
+            q = r.wire(f"y{j}_r", wo - 1)
+            r.cell("$sdffe", {"WIDTH": wo - 1, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
+                              "SRST_VALUE": _const(0, wo - 1)},
+                   {"CLK": clk, "EN": en, "SRST": neg, "D": f"{yc} [{wo - 2}:0]", "Q": q})
+            prev = r.wire(f"y{j}_rz", wo)
+            r.connect(prev, f"{{ 1'0 {q} }}")
+            if fused_roots:  # the output register is this one
+                outs.append(prev)
+                continue
+        # ... else it is the first one after the cast
+        for d in range(1 + int(block.relu), stages + 1):
             q = r.wire(f"y{j}_r{d}", wo)
             r.dffe(prev, q, wo, clk, en)
             prev = q

@@ -12,9 +12,10 @@ the multipliers): only the non-zero products are dealt
 out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read scattered inputs, each multiplier
 selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
 For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
-register per multiplier, so both operands of every multiplier are registers. (Yosys merges register copies whose
-inputs are equal, so on ECP5 an input register still reaches many multipliers: 67.5 MHz at R = 8 on a 16x64
-layer, against 64.5 MHz without the copies.)
+register per multiplier, so both operands of every multiplier are registers. Yosys merges registers whose inputs
+are equal, so an input register still reaches every multiplier reading that element (64 on a 16x64 layer at
+R = 8). With ``dsp="ecp5"`` those multipliers share one register per group of :data:`OPERAND_FANOUT`, each
+marked ``keep`` on the flip-flop so that it stays (:func:`operand_registers`).
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 

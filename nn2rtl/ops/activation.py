@@ -28,6 +28,7 @@ from ..tables import (
     table_index,
 )
 from . import Cost, Op, register, warn
+from .dense import fused_into_producer
 
 #: hls4ml's hard-sigmoid constant types and SELU's scale type.
 SLOPE_TYPE = FixedType(16, 0, signed=False)
@@ -102,7 +103,8 @@ class Relu(_Elementwise):
         return [np.where(x > 0, tout.cast(x, tin), 0)]
 
     def block(self, node, graph, library=None):
-        return blocks.Relu(_size(graph, node), node.types["input"], node.types["result"])
+        return blocks.Relu(_size(graph, node), node.types["input"], node.types["result"],
+                           rectified=fused_into_producer(graph, node))
 
     def hls(self, node, graph, layer):
         layer.config(n_in=_size(graph, node))

@@ -175,11 +175,32 @@ def implementation(lc, reuse):
     return "parallel" if reuse == 1 else "mac-array"
 
 
-def da_cost(weights, bias, types, lps, latency=None, in_lo=None):
+def da_cost(weights, bias, types, lps, latency=None, in_lo=None, relu=False):
     """``(latency, registers, adders)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
     plan = da_plan_of(weights, bias, types, lps, in_lo)
     tacc, tout = types["accum"], types["result"]
-    return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency), plan.adders)
+    return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency, relu), plan.adders)
+
+
+def relu_fused(graph, node):
+    """Whether the shift-and-add layer ``node`` takes the ReLU that alone reads its output into its output register
+    (:class:`rtl_lib.da.DenseDA` ``relu``): a signed result of 2 bits or more that is not a graph output. The
+    ReLU's block then only casts (:func:`fused_into_producer`)."""
+    if (node.attrs.get("implementation") != "distributed-arithmetic" or node.op != "Dense"
+            or not hasattr(graph, "consumers")):  # a streaming stage's view: each op is a stage of its own
+        return False
+    out = node.outputs[0]
+    users = graph.consumers(out)
+    tout = node.types["result"]
+    return (out not in graph.outputs and len(users) == 1 and users[0].op == "Relu" and tout.signed
+            and tout.width >= 2)
+
+
+def fused_into_producer(graph, relu_node):
+    """Whether the ReLU ``relu_node`` was taken into its producer's output register (its input is never
+    negative)."""
+    producer = graph.producer(relu_node.inputs[0]) if hasattr(graph, "producer") else None
+    return producer is not None and relu_fused(graph, producer)
 
 
 def adder_graph_details(plans, weights, instances=1):
@@ -324,15 +345,19 @@ class Dense(Op):
             args.pop("library")
             return XnorPopcountDense(**args)
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            return DenseDA(in_lo=da_input_floor(node), free_running=free_running(graph), **args)
+            return DenseDA(in_lo=da_input_floor(node), free_running=free_running(graph),
+                           relu=relu_fused(graph, node), **args)
         return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, dsp=_dsp(node), **args)
 
     def details(self, node, graph):
         if node.attrs.get("implementation") != "distributed-arithmetic":
             return {"dsp": _dsp(node)} if node.attrs.get("dsp") else {}
         w, b = node.params["weight"], node.params.get("bias")
-        return adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node), da_input_floor(node))],
-                                   [w])
+        details = adder_graph_details([da_plan_of(w, b, node.types, _levels_per_stage(node),
+                                                  da_input_floor(node))], [w])
+        if relu_fused(graph, node):
+            details["relu"] = "in the output register"
+        return details
 
     def hls(self, node, graph, layer):
         n_in, n_out = node.params["weight"].shape
@@ -351,7 +376,7 @@ class Dense(Op):
                         registers=popcount_registers(n_in, n_out, lps, tout))
         if node.attrs.get("implementation") == "distributed-arithmetic":
             latency, registers, adders = da_cost(node.params["weight"], node.params.get("bias"), node.types, lps,
-                                                 in_lo=da_input_floor(node))
+                                                 in_lo=da_input_floor(node), relu=relu_fused(graph, node))
             return Cost(latency=latency, ii=1, multipliers=0, products=n_in * n_out, registers=registers,
                         adders=adders)
         if reuse == 1:

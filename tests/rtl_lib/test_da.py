@@ -255,3 +255,24 @@ def test_report_states_the_graph_and_what_it_shares(accum, sharing, tmp_path):
     assert report["totals"]["adders"] == sum(lay["adders"] for lay in layers)
     text = design.summary()
     assert text.count("shift-and-add graph of") == 2 and sharing in text
+
+
+@pytest.mark.parametrize("to", ["fixed<9,3>", "fixed<9,3,RND,SAT>"])
+@pytest.mark.parametrize("latency", [None, 6])
+def test_da_block_with_the_relu_in_its_output_register(to, latency):
+    """``relu=True``: the golden product with its negatives zeroed, in the Amaranth simulator, whether the last
+    register is the graph's own (a wiring cast) or one after the cast (a registered cast, or a longer latency);
+    a constant output (the last column is all zeros) too."""
+    t = _types("fixed<8,3>", "fixed<24,10>", to)
+    rng = np.random.default_rng(11)
+    w = _weights(rng, 9, 5)
+    b = rng.integers(-128, 128, size=5)
+    b[-1] = -100  # the constant output is negative: 0 after the ReLU
+    blk = DenseDA(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], t["to"], levels_per_stage=1, relu=True,
+                  latency=latency)
+    rows = _rows(rng, t["ti"], 9)
+    got, lat = run_block(blk, rows, t["ti"].width, 5, t["to"].width, t["to"].signed)
+    assert got == np.maximum(_golden(w, b, t, rows), 0).tolist()
+    assert set(lat) == {blk.latency}
+    with pytest.raises(ValueError, match="signed output type"):
+        DenseDA(t["ti"], w, t["tw"], b, t["tb"], t["tacc"], FixedType.parse("ufixed<9,3>"), relu=True)

@@ -272,6 +272,44 @@ def test_distributed_arithmetic_has_no_multiplier_and_is_bit_exact(accum, tmp_pa
     assert r.latency_min == r.latency_max == design.latency
 
 
+@pytest.mark.parametrize("flow", ["stall", "fifo"])
+def test_distributed_arithmetic_takes_the_relu_into_its_output_register(flow, tmp_path):
+    """A shift-and-add layer whose output only a ReLU reads zeroes its negatives in its own last register: the sign
+    selects the flip-flops' synchronous reset (no LUT per bit) and the ReLU is wiring. The register count follows
+    (that register holds the cast, without its constant sign bit, instead of the whole root); the last layer, a
+    graph output, is untouched. Bit-exact in Verilator at the stated latency."""
+    import re
+
+    from nn2rtl.ops.dense import da_plan_of, relu_fused
+    from rtl_lib.da import da_registers
+    path = models.save(models.torch_mlp([7, 9, 4], seed=21), tmp_path / "m.onnx")
+    cfg = {"Model": {"Precision": "fixed<12,4>", "Strategy": "distributed_arithmetic", "FlowControl": flow},
+           "LayerType": {"Dense": {"Precision": {"accum": "auto"}}}}
+    design = nn2rtl.convert(path, config=cfg, top=f"da_relu_{flow}")
+    dense = [n for n in design.graph.nodes if n.op == "Dense"]
+    assert [relu_fused(design.graph, n) for n in dense] == [True, False]
+    assert [lay.get("relu") for lay in design.report()["layers"] if lay["op"] == "Dense"] == \
+        ["in the output register", None]
+    first = dense[0]
+    plan = da_plan_of(first.params["weight"], first.params.get("bias"), first.types, 2)
+    tacc, tout = first.types["accum"], first.types["result"]
+    roots = {r for r in plan.roots if r is not None}
+    assert design.costs[first.name].registers == da_registers(plan, tacc, tout) - sum(
+        plan.graph.width[r] for r in roots) + 9 * (tout.width - 1)
+    da0 = design.verilog[design.verilog.index(f"module da_relu_{flow}_da0("):]
+    da0 = da0[:da0.index("endmodule")]
+    resets = re.findall(r"if \((y\d+)_neg\) (y\d+)_r <= 11'h000;\s*else if \(en\) \2_r <= (\w+)\[18:8\];", da0)
+    assert len(resets) == 9 and all(a == b for a, b, _ in resets)
+    for y, _, n in resets:  # the reset: the 12-bit cast's sign (bit 8 + 11) while enabled (a stall holds)
+        assert re.search(rf"assign {y}_neg = {n}\[19\] & en;", da0)
+    from nn2rtl.ops import REGISTRY
+    relu = REGISTRY["Relu"].block(next(n for n in design.graph.nodes if n.op == "Relu"), design.graph)
+    relu._MustUse__silence = True
+    assert relu.rectified  # a cast, no selection on the sign
+    r = design.simulate(vectors=300, work_dir=tmp_path)
+    assert r.ok, r.failures()
+
+
 def test_distributed_arithmetic_rounds_each_product_and_casts_the_result(tmp_path):
     """A rounding accumulator (each product rounded half up on its own: a shared rounding module per shape), a
     rounding and saturating result (a registered cast), a pruned matrix with a constant output, unsigned inputs
