@@ -399,7 +399,7 @@ def da_rtlil(block, name, library):
 
     How the adders are written depends on ``block.free_running`` (the design's enable is constant: ``FlowControl
     fifo``). Then each is an unsigned cell on operands sign-extended by wiring to the full sum's width, cut to the
-    node's width: Yosys keeps these apart and maps each to a carry chain (on the 70 %-pruned jet MLP: 42,529 xc7
+    node's width: Yosys keeps these apart and maps each to a carry chain (70 %-pruned jet MLP, ReLU outside: 42,529 xc7
     LUTs, against 43,890 for signed cells, which its ``alumacc`` merges into multi-operand adders). With a live
     enable the same form made Yosys 0.23 move the enable of ~15k flip-flops into LUTs on the 16x64 layer
     (41,103 LUTs), so stalling designs keep the signed cells (26,619)."""
