@@ -14,8 +14,7 @@ selects its round's input from the (unrotated) input register, a cycle ahead, in
 For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
 register per multiplier, so both operands of every multiplier are registers. Yosys merges registers whose inputs
 are equal, so an input register still reaches every multiplier reading that element (64 on a 16x64 layer at
-R = 8). With ``dsp="ecp5"`` those multipliers share one register per group of :data:`OPERAND_FANOUT`, each
-marked ``keep`` on the flip-flop so that it stays (:func:`operand_registers`).
+R = 8, spread over the DSP tiles of the whole chip: on an ECP5 85F that route is the critical path, 6.3 ns).
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 
@@ -342,18 +341,6 @@ class DenseResource(wiring.Component):
         m.submodules[name] = Instance(module_name, i_clk=ClockSignal(), i_rst=ResetSignal(),
                                       **{f"{d}_{p}": v for p, (d, v) in ports.items()})
 
-    def _kept_register(self, m, d, name):
-        """A register loaded with ``d`` (when enabled) that synthesis keeps even where another has the same input
-        (a ``keep`` attribute on the flip-flop, which Yosys's ``opt_merge`` honours, and on the ``reg``)."""
-        q = Signal(len(d), name=name, attrs={"keep": 1})
-        if self.library is None:  # elaborated for the Amaranth simulator: a plain register
-            m.d.sync += q.eq(d)
-            return q
-        width = len(d)
-        module = self.library.request_text("keptreg", width, lambda n: _KEPT_REGISTER.format(name=n, width=width))
-        m.submodules[f"{name}_reg"] = Instance(module, i_clk=ClockSignal(), i_en=self.en, i_d=d, o_q=q)
-        return q
-
     def elaborate(self, platform):
         m = Module()
         plan, reuse = self.plan, self.reuse
@@ -388,7 +375,6 @@ class DenseResource(wiring.Component):
         # multipliers and the registers that keep finished segments
         unit_key = (reuse, ti, tw, tacc, plan.dsp)
         leaf = {}
-        sharing, kept = {}, {}  # multipliers per input element so far; kept operand registers by (element, group)
         for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
             if plan.gather:  # this round's input, selected a cycle ahead into a register (round 0: from i)
                 ins = [p[0] if p is not None else 0 for p in rounds]
@@ -396,19 +382,11 @@ class DenseResource(wiring.Component):
                 words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
                 m.d.sync += x.eq(Mux(i_valid, i[ins[0] * wi:(ins[0] + 1) * wi],
                                      words.word_select(r_next, wi)))
-            else:  # a register loaded a cycle ahead: no fanout from xin to the far multipliers
+            else:  # a register of its own, loaded a cycle ahead: no fanout from xin to the far multipliers
                 pos = (u * reuse) % self.n_in
                 nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
-                d = Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi])
-                if plan.dsp == "ecp5":  # one kept register per OPERAND_FANOUT multipliers reading this element
-                    group = (pos, sharing.setdefault(pos, 0) // OPERAND_FANOUT)
-                    sharing[pos] += 1
-                    if group not in kept:
-                        kept[group] = self._kept_register(m, d, f"x{pos}_{group[1]}")
-                    x = kept[group]
-                else:
-                    x = Signal(wi, name=f"x{u}")
-                    m.d.sync += x.eq(d)
+                x = Signal(wi, name=f"x{u}")
+                m.d.sync += x.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
             start = Const(sum(1 << s.first for s in segs), reuse)
@@ -446,42 +424,6 @@ class DenseResource(wiring.Component):
         return EnableInserter(self.en)(m)
 
 
-#: multipliers one operand register feeds with ``dsp="ecp5"``. Multipliers reading the same input element in the
-#: same round would share one register (Yosys merges equal registers), whose route to 64 DSP tiles spread over the
-#: chip then sets the clock; a kept register per group of 8 bounds every fanout on the way to 8.
-OPERAND_FANOUT = 8
-
-#: RTLIL of a register that synthesis keeps (Amaranth cannot put attributes on a flip-flop): ``{name}``,
-#: ``{width}``; ports ``clk``, ``en``, ``d``, ``q``
-_KEPT_REGISTER = """module \\{name}
-  wire width 1 input 1 \\clk
-  wire width 1 input 2 \\en
-  wire width {width} input 3 \\d
-  attribute \\keep 1
-  wire width {width} output 4 \\q
-  attribute \\keep 1
-  cell $dffe \\r
-    parameter \\WIDTH {width}
-    parameter \\CLK_POLARITY 1
-    parameter \\EN_POLARITY 1
-    connect \\CLK \\clk
-    connect \\EN \\en
-    connect \\D \\d
-    connect \\Q \\q
-  end
-end
-"""
-
-
-def operand_registers(plan):
-    """Input operand registers of a :class:`DenseResource`: one per multiplier, except with ``dsp="ecp5"`` on a
-    rotating input, where multipliers reading the same element share one per :data:`OPERAND_FANOUT`."""
-    if plan.gather or plan.dsp != "ecp5":
-        return plan.multipliers
-    readers = np.bincount([(u * plan.reuse) % plan.n_in for u in range(plan.multipliers)], minlength=plan.n_in)
-    return int(sum(-(-int(c) // OPERAND_FANOUT) for c in readers))
-
-
 def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_per_stage):
     """Flip-flop bits of a :class:`DenseResource` (control and valid bits included)."""
     wa = accum_type.width
@@ -490,7 +432,7 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
     return (plan.n_in * in_type.width                                   # input register
             + plan.multipliers * (2 * wa + 1)                            # product, accumulator, segment start
             + plan.multipliers * (weight_type.width if plan.reuse > 1 else 0)  # the round's weight
-            + operand_registers(plan) * in_type.width                    # the round's input
+            + plan.multipliers * in_type.width                           # the round's input, per multiplier
             + (segs - plan.multipliers) * wa                             # finished segments
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))

@@ -161,30 +161,3 @@ def test_ecp5_dsp_schedule_and_limits(tmp_path):
     # reuse factor 1 has no multiplier array: the choice does not apply and nothing is recorded
     d = nn2rtl.convert(path, precision="fixed<20,8>", dsp="ecp5")
     assert "MULT18X18D" not in d.verilog
-
-
-def test_ecp5_operand_registers_are_kept_per_group_of_eight():
-    """With ``dsp="ecp5"`` the multipliers reading one input element share a register per group of
-    ``OPERAND_FANOUT``, marked ``keep`` on the flip-flop itself (else Yosys merges equal registers and one drives
-    64 DSP tiles); the register count in the report follows the groups."""
-    import re
-
-    from rtl_lib.library import ModuleLibrary, convert
-    from rtl_lib.mac import OPERAND_FANOUT, operand_registers
-    t16, t8, tacc = FixedType(16, 6), FixedType(8, 1), FixedType(32, 12)
-    rng = np.random.default_rng(4)
-    w = rng.integers(-128, 128, size=(16, 64))
-    w[w == 0] = 1  # dense: the input rotates, 128 multipliers read elements 0 and 8, 64 each
-    plan = mac_plan(16, 64, 8, w, dsp="ecp5")
-    assert not plan.gather and plan.multipliers == 128
-    assert operand_registers(plan) == 2 * 64 // OPERAND_FANOUT == 16
-    assert operand_registers(mac_plan(16, 64, 8, w)) == 128  # inferred: one per multiplier, as written
-    lib = ModuleLibrary("k")
-    block = DenseResource(t16, w, t8, None, None, tacc, t16, 8, 2, library=lib, dsp="ecp5")
-    verilog = convert(block, "k", lib)
-    instance = r"k_keptreg\d+ x\d+_\d+_reg \(\s*\.clk\(clk\),\s*\.d\([^)]*\),\s*\.en\(en\),\s*\.q\((x\d+_\d+)\)"
-    kept = re.findall(instance, verilog)
-    assert len(kept) == 16
-    readers = {k: len(re.findall(rf"\.x\({k}\)", verilog)) for k in kept}
-    assert set(readers.values()) == {OPERAND_FANOUT}, readers
-    assert re.search(r"\(\* keep = 32'd1 \*\)\s*always @\(posedge clk\)", verilog)
