@@ -368,6 +368,13 @@ class _Rtlil:
         self.cell("$dffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1},
                   {"CLK": clk, "EN": en, "D": d, "Q": q})
 
+    def sdffe(self, d, q, width, clk, en, srst):
+        """An enabled flip-flop cleared by ``srst`` whether enabled or not (reset over enable: Xilinx FDRE, ECP5
+        LSR)."""
+        self.cell("$sdffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
+                             "SRST_VALUE": _const(0, width)},
+                  {"CLK": clk, "EN": en, "SRST": srst, "D": d, "Q": q})
+
     def connect(self, lhs, rhs):
         self.lines.append(f"  connect {lhs} {rhs}")
 
@@ -494,9 +501,7 @@ def da_rtlil(block, name, library):
             r.cell("$and", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": 1, "B_WIDTH": 1, "Y_WIDTH": 1},
                    {"A": f"{yc} [{wo - 1}]", "B": en, "Y": neg})
             q = r.wire(f"y{j}_r", wo - 1)
-            r.cell("$sdffe", {"WIDTH": wo - 1, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
-                              "SRST_VALUE": _const(0, wo - 1)},
-                   {"CLK": clk, "EN": en, "SRST": neg, "D": f"{yc} [{wo - 2}:0]", "Q": q})
+            r.sdffe(f"{yc} [{wo - 2}:0]", q, wo - 1, clk, en, neg)
             prev = r.wire(f"y{j}_rz", wo)
             r.connect(prev, f"{{ 1'0 {q} }}")
             if fused_roots:  # the output register is this one
@@ -509,10 +514,7 @@ def da_rtlil(block, name, library):
             prev = q
         outs.append(prev)
     valid = r.wire("valid", L)
-    r.cell("$sdffe", {"WIDTH": L, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
-                      "SRST_VALUE": _const(0, L)},
-           {"CLK": clk, "EN": en, "SRST": rst, "D": f"{{ {valid} [{L - 2}:0] {i_valid} }}" if L > 1 else i_valid,
-            "Q": valid})
+    r.sdffe(f"{{ {valid} [{L - 2}:0] {i_valid} }}" if L > 1 else i_valid, valid, L, clk, en, rst)
     r.connect(o_valid, f"{valid} [{L - 1}]")
     r.connect(o, f"{{ {' '.join(reversed(outs))} }}")
     return r.text()
