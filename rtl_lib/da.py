@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from nn2rtl.fixed import FixedType, Rounding
 
-from .cmvm import PAIR_BUDGET, Graph, csd, reduce_terms, share
+from .cmvm import PAIR_BUDGET, Graph, _operands, csd, reduce_terms, share
 from .dense import cast_stages, setup_dense
 from .fixed import cast, cast_is_wiring, shape_of
 from .pipeline import delayed
@@ -397,6 +397,17 @@ def _extended(sig, width, shift, to):
     return "{ " + " ".join(parts) + " }"
 
 
+def _fitted(sig, width, shift, to):
+    """``sig << shift`` (signed, ``width`` bits) as exactly ``to`` bits: sign-extended or cut, by wiring."""
+    if width + shift <= to:
+        return _extended(sig, width, shift, to)
+    keep = to - shift
+    if keep <= 0:
+        return _const(0, to)
+    bits = sig if keep == width else f"{sig} [{keep - 1}:0]"
+    return f"{{ {bits} {_const(0, shift)} }}" if shift else bits
+
+
 def da_rtlil(block, name, library):
     """The :class:`DenseDA` ``block`` as one module ``name`` written directly as RTLIL (converted to Verilog with
     the rest of the design): a signed adder cell per graph node, a register chain per value crossing stages
@@ -404,12 +415,18 @@ def da_rtlil(block, name, library):
     requested from ``library``. Same ports, schedule and arithmetic as :meth:`DenseDA.elaborate` (which the
     Amaranth simulator runs); every value wraps at its width.
 
-    How the adders are written depends on ``block.free_running`` (the design's enable is constant: ``FlowControl
-    fifo``). Then each is an unsigned cell on operands sign-extended by wiring to the full sum's width, cut to the
-    node's width: Yosys keeps these apart and maps each to a carry chain (70 %-pruned jet MLP, ReLU outside: 42,529 xc7
-    LUTs, against 43,890 for signed cells, which its ``alumacc`` merges into multi-operand adders). With a live
-    enable the same form made Yosys 0.23 move the enable of ~15k flip-flops into LUTs on the 16x64 layer
-    (41,103 LUTs), so stalling designs keep the signed cells (26,619)."""
+    A *guarded* adder (its sum read only by one adder or negation of the same stage) computes one bit more, a
+    constant 0 below the sum, into a kept wire its reader takes bits ``[w:1]`` of. The reason: Yosys's ``alumacc``
+    merges such a chain into one multi-operand ``$macc`` when the reader's operand is the inner sum whole (and as
+    wide), and ``maccmap`` builds that from full adders (LUT3 to LUT6 and MUXF7 on xc7) instead of a carry chain
+    per adder. The guard bit costs no LUT (a constant) and no reader sees a whole sum. Yosys 0.23 ignores ``keep``
+    there; newer versions honour it too. The jet MLP's first layer (xc7, 1,366 adders): 230 merges and 25,688 LUTs
+    unguarded with FlowControl fifo, none and 24,540 guarded; 26,779 and 24,355 in stall mode.
+
+    The other adders depend on ``block.free_running`` (the design's enable is constant: ``FlowControl fifo``).
+    Then each is an unsigned cell on operands sign-extended by wiring to the full sum's width, cut to the node's
+    width. With a live enable that form made Yosys 0.23 move the enable of ~15k flip-flops into LUTs on the 16x64
+    layer (41,103 LUTs against 26,619), so stalling designs keep signed cells."""
     plan, ti, tacc, tout = block.plan, block.in_type, block.accum_type, block.out_type
     g, sc = plan.graph, plan.schedule
     wi, wo, W, L = ti.width, tout.width, tacc.width, block.latency
@@ -433,6 +450,16 @@ def da_rtlil(block, name, library):
     fused = block.relu and relu_in_root_register(plan, tacc, tout, L)
     fused_roots = {n for n in plan.roots if n is not None and g.ops[n][0] != "const"} if fused else set()
 
+    users = {}  # the guarded adders (see above): read by one adder or negation of their stage only
+    for n in sc.needed:
+        for a in _operands(g.ops[n]):
+            users[a] = users.get(a, 0) + 1
+    guarded = set()
+    for n in sc.needed:
+        op = g.ops[n]
+        if op[0] == "add" or (op[0] == "cast" and op[3] < 0):  # an adder, a negation
+            guarded.update(a for a in _operands(op) if g.ops[a][0] == "add" and users[a] == 1
+                           and sc.stage[a] == sc.stage[n] and sc.delays[a] == 0)
     for n in sc.needed:
         op = g.ops[n]
         if op[0] == "const":
@@ -449,7 +476,17 @@ def da_rtlil(block, name, library):
             _, a, sa, b, sb, sub = op
             va, wa = _shifted(at(a, st), g.width[a], sa)
             vb, wb = _shifted(at(b, st), g.width[b], sb)
-            if block.free_running:  # operands sign-extended by wiring to the full sum's width, then cut
+            if n in guarded:  # one more bit, a constant 0 below the sum: the reader takes the bits above it
+                f = r.wire(f"n{n}_f", w + 1, keep=True)
+                if block.free_running:  # on operands fitted to that width by wiring
+                    r.cell("$sub" if sub else "$add", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": w + 1,
+                                                       "B_WIDTH": w + 1, "Y_WIDTH": w + 1},
+                           {"A": _fitted(at(a, st), g.width[a], sa + 1, w + 1),
+                            "B": _fitted(at(b, st), g.width[b], sb + 1, w + 1), "Y": f})
+                else:
+                    r.binary("sub" if sub else "add", f"{{ {va} 1'0 }}", wa + 1, f"{{ {vb} 1'0 }}", wb + 1, f, w + 1)
+                r.connect(y, f"{f} [{w}:1]")
+            elif block.free_running:  # unsigned, operands sign-extended by wiring to the full sum's width, then cut
                 wn = max(wa, wb) + 1 + int(sub)
                 f = r.wire(f"n{n}_f", wn)
                 r.cell("$sub" if sub else "$add", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": wn, "B_WIDTH": wn,

