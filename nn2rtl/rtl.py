@@ -107,7 +107,9 @@ class Top(wiring.Component):
             room = in_flight != depth
             m.d.sync += in_flight.eq(in_flight + (self.in_valid & self.in_ready) - (self.out_valid & self.out_ready))
         else:
-            m.d.comb += en.eq(~(self.out_valid & ~self.out_ready))
+            # written as an OR: Yosys 0.23 folds a top-level NOT into the flip-flops' enable polarity, then puts
+            # an inverter per flip-flop back (xc7 CE is active high); unmerged, one LUT2 per flip-flop
+            m.d.comb += en.eq(self.out_ready | ~self.out_valid)
             room = en
         if self.ii > 1:  # enabled cycles until the next input may enter
             wait = Signal(range(self.ii), name="wait")

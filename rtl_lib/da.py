@@ -415,20 +415,19 @@ def da_rtlil(block, name, library):
     requested from ``library``. Same ports, schedule and arithmetic as :meth:`DenseDA.elaborate` (which the
     Amaranth simulator runs); every value wraps at its width.
 
+    A *guarded* adder (its sum read only by one adder or negation of the same stage) computes one bit more, a
+    constant 0 below the sum, into a kept wire its reader takes bits ``[w:1]`` of. The reason: Yosys's ``alumacc``
+    merges such a chain into one multi-operand ``$macc`` when the reader's operand is the inner sum whole (and as
+    wide), and ``maccmap`` builds that from full adders (LUT3 to LUT6 and MUXF7 on xc7) instead of a carry chain
+    per adder. The guard bit costs no LUT (a constant) and no reader sees a whole sum. Yosys 0.23 ignores ``keep``
+    there; newer versions honour it too. The jet MLP's first layer (xc7, 1,366 adders): 230 merges and 25,688 LUTs
+    unguarded with FlowControl fifo, none and 24,540 guarded; the whole jet MLP 106,013 and 99,448.
+
     How the adders are written depends on ``block.free_running`` (the design's enable is constant: ``FlowControl
     fifo``). Then each is an unsigned cell on operands sign-extended by wiring to the full sum's width, cut to the
-    node's width; and a *guarded* adder (its sum read only by one adder or negation of the same stage) computes
-    one bit more, a constant 0 below the sum, into a kept wire its reader takes bits ``[w:1]`` of. The reason:
-    Yosys's ``alumacc`` merges such a chain into one multi-operand ``$macc`` when the reader's operand is the inner
-    sum whole (and as wide), and ``maccmap`` builds that from full adders (LUT3 to LUT6 and MUXF7 on xc7) instead
-    of a carry chain per adder. The guard bit costs no LUT (a constant) and no reader sees a whole sum. Yosys 0.23
-    ignores ``keep`` there; newer versions honour it too. The jet MLP's first layer (xc7, 1,366 adders): 230
-    merges and 25,688 LUTs unguarded, none and 24,540 guarded; the whole jet MLP 106,013 and 99,448.
-
-    With a live enable (stall) both forms blow up in Yosys 0.23 once the enable is driven by the handshake rather
-    than a port: it moves the enable of ~15k flip-flops into LUTs (16x64 layer: 41,103 LUTs with the unsigned form,
-    40,950 with guarded signed cells, against 26,619 with plain signed cells; as a module of its own, with the
-    enable a port, the guarded one has 25,255). So stalling designs keep plain signed cells."""
+    node's width (guarded: fitted to its width plus one). With a live enable the adders are signed cells: the
+    unsigned form made Yosys 0.23 move the enable of ~15k flip-flops into LUTs on the 16x64 layer (41,103 LUTs
+    against 26,619), before the handshake's enable was written as an OR (see ``nn2rtl.rtl``)."""
     plan, ti, tacc, tout = block.plan, block.in_type, block.accum_type, block.out_type
     g, sc = plan.graph, plan.schedule
     wi, wo, W, L = ti.width, tout.width, tacc.width, block.latency
@@ -457,7 +456,7 @@ def da_rtlil(block, name, library):
         for a in _operands(g.ops[n]):
             users[a] = users.get(a, 0) + 1
     guarded = set()
-    for n in sc.needed if block.free_running else ():
+    for n in sc.needed:
         op = g.ops[n]
         if op[0] == "add" or (op[0] == "cast" and op[3] < 0):  # an adder, a negation
             guarded.update(a for a in _operands(op) if g.ops[a][0] == "add" and users[a] == 1
@@ -478,12 +477,15 @@ def da_rtlil(block, name, library):
             _, a, sa, b, sb, sub = op
             va, wa = _shifted(at(a, st), g.width[a], sa)
             vb, wb = _shifted(at(b, st), g.width[b], sb)
-            if n in guarded:  # one more bit, a constant 0 below the sum, on operands fitted to it by wiring
+            if n in guarded:  # one more bit, a constant 0 below the sum: the reader takes the bits above it
                 f = r.wire(f"n{n}_f", w + 1, keep=True)
-                r.cell("$sub" if sub else "$add", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": w + 1, "B_WIDTH": w + 1,
-                                                   "Y_WIDTH": w + 1},
-                       {"A": _fitted(at(a, st), g.width[a], sa + 1, w + 1),
-                        "B": _fitted(at(b, st), g.width[b], sb + 1, w + 1), "Y": f})
+                if block.free_running:  # on operands fitted to that width by wiring
+                    r.cell("$sub" if sub else "$add", {"A_SIGNED": 0, "B_SIGNED": 0, "A_WIDTH": w + 1,
+                                                       "B_WIDTH": w + 1, "Y_WIDTH": w + 1},
+                           {"A": _fitted(at(a, st), g.width[a], sa + 1, w + 1),
+                            "B": _fitted(at(b, st), g.width[b], sb + 1, w + 1), "Y": f})
+                else:
+                    r.binary("sub" if sub else "add", f"{{ {va} 1'0 }}", wa + 1, f"{{ {vb} 1'0 }}", wb + 1, f, w + 1)
                 r.connect(y, f"{f} [{w}:1]")
             elif block.free_running:  # unsigned, operands sign-extended by wiring to the full sum's width, then cut
                 wn = max(wa, wb) + 1 + int(sub)

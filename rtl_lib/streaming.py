@@ -34,7 +34,7 @@ class PipelineStream(wiring.Component):
                          self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
             return m
         en = Signal()
-        m.d.comb += en.eq(~(b.o_valid & ~self.o.ready))
+        m.d.comb += en.eq(self.o.ready | ~b.o_valid)  # an OR, not a NOT on top: see nn2rtl.rtl
         can = Const(1)
         if self.ii > 1:  # an input at most once every ii enabled cycles
             wait = Signal(range(self.ii))

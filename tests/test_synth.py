@@ -114,7 +114,7 @@ def _macc_merges(verilog, top, tmp_path):
 
 
 def test_shift_and_add_adders_are_not_merged_by_yosys(tmp_path):
-    """With FlowControl fifo an adder whose sum only one adder (or negation) of its stage reads is guarded: it
+    """A shift-and-add graph's adder whose sum only one adder (or negation) of its stage reads is guarded: it
     computes a constant 0 bit below the sum and its reader takes the bits above (``rtl_lib.da.da_rtlil``). So
     Yosys's ``alumacc`` merges no chain of the graph into a multi-operand ``$macc`` (which it would build from full
     adders in LUTs rather than a carry chain per adder). The same chain written plainly is merged."""
@@ -127,6 +127,10 @@ def test_shift_and_add_adders_are_not_merged_by_yosys(tmp_path):
     assert len(_macc_merges(plain, "chain", tmp_path)) == 1
     assert _macc_merges(guarded, "chain", tmp_path) == []
     path = models.save(models.torch_mlp([16, 12, 4], seed=4), tmp_path / "m.onnx")
-    design = nn2rtl.convert(path, strategy="distributed_arithmetic", flow_control="fifo", top="guard")
-    assert design.verilog.count("(* keep") > 100  # this graph's guarded adders
-    assert [m for m in _macc_merges(design.verilog, "guard", tmp_path) if "graph" in m] == []
+    for flow in ("stall", "fifo"):  # signed cells, unsigned ones on sign-extended operands
+        design = nn2rtl.convert(path, strategy="distributed_arithmetic", flow_control=flow, top="guard")
+        assert design.verilog.count("(* keep") > 100  # this graph's guarded adders
+        assert [m for m in _macc_merges(design.verilog, "guard", tmp_path) if "graph" in m] == []
+    # the stall enable is an OR, no NOT on top: Yosys 0.23 folded that NOT into every flip-flop's enable polarity
+    # and put an inverter per flip-flop back (xc7), one LUT2 each once the adders were carry chains
+    assert "assign in_ready = out_ready | " in nn2rtl.convert(path, strategy="distributed_arithmetic", top="g").verilog
