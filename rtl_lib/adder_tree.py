@@ -4,7 +4,7 @@ The schedule is a pure function, :func:`tree_latency`, used both to build the tr
 latency a report states is the latency of the hardware.
 """
 
-from amaranth.hdl import Cat, Const, Signal, Value
+from amaranth.hdl import Const, Signal, Value
 
 __all__ = ["tree_levels", "tree_latency", "tree_registers", "build_adder_tree", "build_reduce_tree"]
 
@@ -40,37 +40,26 @@ def build_adder_tree(m, leaves, shape, levels_per_stage, name, enable=None):
 
     ``leaves`` are values already of ``shape``; constants among them cost no registers. Returns the sum, delayed
     by ``tree_latency(len(leaves), levels_per_stage)`` cycles of the ``sync`` domain.
-
-    An adder whose sum the next level reads in the same stage is *guarded*: it adds ``a << 1`` and ``b << 1`` (a
-    constant 0 bit below the sum) and the reader takes the bits above. Yosys's ``alumacc`` would otherwise merge
-    the chain into one multi-operand ``$macc``, built from full adders in LUTs instead of a carry chain per adder
-    (see :func:`rtl_lib.da.da_rtlil`): the bundled jet MLP at R = 1, xc7, 89,323 -> 64,287 LUTs.
     """
     def add(a, b):
         return (a + b)[:shape.width].as_signed() if shape.signed else (a + b)[:shape.width]
-
-    def guarded(a, b):
-        s = (Cat(Const(0, 1), a) + Cat(Const(0, 1), b))[1:shape.width + 1]
-        return s.as_signed() if shape.signed else s
-    return build_reduce_tree(m, leaves, shape, levels_per_stage, name, add, enable, inner=guarded)
+    return build_reduce_tree(m, leaves, shape, levels_per_stage, name, add, enable)
 
 
-def build_reduce_tree(m, leaves, shape, levels_per_stage, name, combine, enable=None, inner=None):
+def build_reduce_tree(m, leaves, shape, levels_per_stage, name, combine, enable=None):
     """Reduce ``leaves`` (values of ``shape``) pairwise with ``combine(a, b)`` (an associative operation returning
-    a value of ``shape``: a wrapping add, a maximum) in a balanced tree registered per :func:`tree_latency`;
-    ``inner(a, b)``, when given, instead of ``combine`` where the result feeds the next level unregistered."""
+    a value of ``shape``: a wrapping add, a maximum) in a balanced tree registered per :func:`tree_latency`."""
     if not leaves:
         leaves = [Const(0, shape)]
     level = [Value.cast(v) for v in leaves]
     levels = tree_levels(len(level))
     for depth in range(1, levels + 1):
         nxt = []
-        registered = depth % levels_per_stage == 0 or depth == levels
         for k in range(0, len(level) - 1, 2):
-            nxt.append((combine if registered or inner is None else inner)(level[k], level[k + 1]))
+            nxt.append(combine(level[k], level[k + 1]))
         if len(level) % 2:
             nxt.append(level[-1])
-        if registered:
+        if depth % levels_per_stage == 0 or depth == levels:
             regs = []
             for k, v in enumerate(nxt):
                 if isinstance(v, Const):
