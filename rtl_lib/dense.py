@@ -132,10 +132,11 @@ def setup_dense(block, in_type, weights, weight_type, bias, bias_type, accum_typ
     block.latency = own if latency is None else latency  # a longer one: every output aligned to it
 
 
-def sum_to_output(m, leaves, accum_type, out_type, levels_per_stage, align, y):
+def sum_to_output(m, leaves, accum_type, out_type, levels_per_stage, align, y, raw_products=False):
     """Drive ``y`` with ``cast_out(sum leaves)``: the pipelined adder tree, the output cast (registered when it
-    rounds or saturates), then ``align`` more registers (a neuron narrower than its layer's widest)."""
-    acc = build_adder_tree(m, leaves, shape_of(accum_type), levels_per_stage, name="sum")
+    rounds or saturates), then ``align`` more registers (a neuron narrower than its layer's widest).
+    ``raw_products``: see :func:`~rtl_lib.adder_tree.build_adder_tree`."""
+    acc = build_adder_tree(m, leaves, shape_of(accum_type), levels_per_stage, name="sum", raw_products=raw_products)
     out = Signal(shape_of(out_type), name="out")
     domain = m.d.sync if cast_stages(accum_type, out_type) else m.d.comb
     domain += out.eq(cast(acc, accum_type, out_type))
@@ -213,7 +214,9 @@ class SparseNeuron(wiring.Component):
         b = Signal(acc_shape, name="bias")  # registered alongside the products
         m.d.sync += b.eq(cast(self.b, self.bias_type, tacc))
         leaves.append(b)
-        sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own_latency, self.y)
+        # the accumulator keeps every product bit: the leaves are the multipliers' outputs as they are
+        raw = tacc.frac == src.frac
+        sum_to_output(m, leaves, tacc, tout, self.levels_per_stage, self.latency - self.own_latency, self.y, raw)
         return EnableInserter(self.en)(m)
 
 

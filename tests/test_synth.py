@@ -134,3 +134,17 @@ def test_shift_and_add_adders_are_not_merged_by_yosys(tmp_path):
     # the stall enable is an OR, no NOT on top: Yosys 0.23 folded that NOT into every flip-flop's enable polarity
     # and put an inverter per flip-flop back (xc7), one LUT2 each once the adders were carry chains
     assert "assign in_ready = out_ready | " in nn2rtl.convert(path, strategy="distributed_arithmetic", top="g").verilog
+
+
+def test_adder_trees_are_not_merged_by_yosys(tmp_path):
+    """The adder trees of Strategy Latency (R = 1) and of the multiply-accumulate array's sums (R > 1) guard the
+    adders whose sum the next level reads in the same stage (``rtl_lib.adder_tree.build_adder_tree``), and with an
+    accumulator that holds the full products (``accum: auto``) the second level guards its reads of the plain first
+    level instead: Yosys merges none of the design's adders (without the guard: 149 and 44 merges on this model at
+    R = 1 and 3 with the default accumulator)."""
+    path = models.save(models.torch_mlp([16, 12, 4], seed=4), tmp_path / "m.onnx")
+    exact = {"Model": {"Precision": {"default": "fixed<16,6>", "accum": "auto"}}}
+    for reuse in (1, 3):
+        for config in (None, exact):
+            design = nn2rtl.convert(path, reuse=reuse, top="lat", config=config)
+            assert _macc_merges(design.verilog, "lat", tmp_path) == []
