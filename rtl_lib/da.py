@@ -31,6 +31,7 @@ from nn2rtl.fixed import FixedType, Rounding
 from .cmvm import PAIR_BUDGET, Graph, _operands, csd, reduce_terms, share
 from .dense import cast_stages, setup_dense
 from .fixed import cast, cast_is_wiring, shape_of
+from .library import RtlilModule, rtlil_const
 from .pipeline import delayed
 
 __all__ = ["csd", "DAPlan", "DenseDA", "FixedCast", "da_plan", "da_latency", "da_registers", "da_rtlil",
@@ -332,68 +333,14 @@ class FixedCast(wiring.Component):
         return m
 
 
-class _Rtlil:
-    """A module written as RTLIL text (Yosys' own netlist format, read by the converter with Amaranth's output):
-    wires, arithmetic cells with signed operands, enabled flip-flops, instances."""
-
-    def __init__(self, name):
-        self.lines, self.n, self.ports = [f"module \\{name}"], 0, 0
-
-    def wire(self, name, width, direction=None, keep=False):
-        port = ""
-        if direction:
-            self.ports += 1
-            port = f" {direction} {self.ports}"
-        if keep:
-            self.lines.append("  attribute \\keep 1")
-        self.lines.append(f"  wire width {width}{port} \\{name}")
-        return f"\\{name}"
-
-    def cell(self, kind, params, conns, name=None):
-        self.n += 1
-        self.lines.append(f"  cell {kind} {name or '$c' + str(self.n)}")
-        self.lines += [f"    parameter \\{k} {v}" for k, v in params.items()]
-        self.lines += [f"    connect \\{k} {v}" for k, v in conns.items()]
-        self.lines.append("  end")
-
-    def unary(self, kind, a, wa, y, wy):
-        """``y = kind(a)`` with ``a`` signed (``$pos``: sign-extend or truncate; ``$neg``)."""
-        self.cell(f"${kind}", {"A_SIGNED": 1, "A_WIDTH": wa, "Y_WIDTH": wy}, {"A": a, "Y": y})
-
-    def binary(self, kind, a, wa, b, wb, y, wy):
-        self.cell(f"${kind}", {"A_SIGNED": 1, "B_SIGNED": 1, "A_WIDTH": wa, "B_WIDTH": wb, "Y_WIDTH": wy},
-                  {"A": a, "B": b, "Y": y})
-
-    def dffe(self, d, q, width, clk, en):
-        self.cell("$dffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1},
-                  {"CLK": clk, "EN": en, "D": d, "Q": q})
-
-    def sdffe(self, d, q, width, clk, en, srst):
-        """An enabled flip-flop cleared by ``srst`` whether enabled or not (reset over enable: Xilinx FDRE, ECP5
-        LSR)."""
-        self.cell("$sdffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
-                             "SRST_VALUE": _const(0, width)},
-                  {"CLK": clk, "EN": en, "SRST": srst, "D": d, "Q": q})
-
-    def connect(self, lhs, rhs):
-        self.lines.append(f"  connect {lhs} {rhs}")
-
-    def text(self):
-        return "\n".join(self.lines + ["end", ""])
-
-
-def _const(value, width):
-    return f"{width}'{format(value & ((1 << width) - 1), f'0{width}b')}"
-
-
 def _shifted(sig, width, shift):
     """``sig << shift`` as a concatenation (MSB first) and its width."""
-    return (f"{{ {sig} {_const(0, shift)} }}" if shift else sig), width + shift
+    return (f"{{ {sig} {rtlil_const(0, shift)} }}" if shift else sig), width + shift
 
 
 def _extended(sig, width, shift, to):
     """``sig << shift`` (signed, ``width`` bits) sign-extended to ``to`` bits, as a concatenation."""
-    parts = [f"{sig} [{width - 1}]"] * (to - width - shift) + [sig] + ([_const(0, shift)] if shift else [])
+    parts = [f"{sig} [{width - 1}]"] * (to - width - shift) + [sig] + ([rtlil_const(0, shift)] if shift else [])
     return "{ " + " ".join(parts) + " }"
 
 
@@ -403,9 +350,9 @@ def _fitted(sig, width, shift, to):
         return _extended(sig, width, shift, to)
     keep = to - shift
     if keep <= 0:
-        return _const(0, to)
+        return rtlil_const(0, to)
     bits = sig if keep == width else f"{sig} [{keep - 1}:0]"
-    return f"{{ {bits} {_const(0, shift)} }}" if shift else bits
+    return f"{{ {bits} {rtlil_const(0, shift)} }}" if shift else bits
 
 
 def da_rtlil(block, name, library):
@@ -431,7 +378,7 @@ def da_rtlil(block, name, library):
     plan, ti, tacc, tout = block.plan, block.in_type, block.accum_type, block.out_type
     g, sc = plan.graph, plan.schedule
     wi, wo, W, L = ti.width, tout.width, tacc.width, block.latency
-    r = _Rtlil(name)
+    r = RtlilModule(name)
     clk, rst, en = r.wire("clk", 1, "input"), r.wire("rst", 1, "input"), r.wire("en", 1, "input")
     i = r.wire("i", block.n_in * wi, "input")
     i_valid = r.wire("i_valid", 1, "input")
@@ -441,7 +388,7 @@ def da_rtlil(block, name, library):
     def at(n, stage):
         op = g.ops[n]
         if op[0] == "const":
-            return _const(op[1], g.width[n])
+            return rtlil_const(op[1], g.width[n])
         d = stage - sc.stage[n]
         return f"\\n{n}" if d == 0 else f"\\n{n}_r{d}"
 
@@ -523,7 +470,7 @@ def da_rtlil(block, name, library):
     for j, (root, c) in enumerate(zip(plan.roots, plan.consts)):
         if root is None:
             value = int(tout.cast(np.array(c), tacc))
-            outs.append(_const(max(value, 0) if block.relu else value, wo))
+            outs.append(rtlil_const(max(value, 0) if block.relu else value, wo))
             continue
         acc = r.wire(f"acc{j}", W)
         r.unary("pos", at(root, sc.latency - int(bool(fused_roots))), g.width[root], acc, W)

@@ -9,13 +9,70 @@ Verilog size grow with the number of distinct shapes rather than with the number
 
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
+from amaranth.hdl import ClockSignal, Instance, ResetSignal, Signal, Value
 
-__all__ = ["ModuleLibrary", "RtlilText", "convert"]
+__all__ = ["ModuleLibrary", "RtlilText", "RtlilModule", "rtlil_const", "kept_register", "convert"]
 
 
 class RtlilText(str):
     """A module definition written directly as RTLIL text (a block whose structure Amaranth would elaborate bit by
     bit too slowly, such as a shift-and-add graph of thousands of adders)."""
+
+
+class RtlilModule:
+    """A module written as RTLIL text (Yosys' own netlist format, read by :func:`convert` with Amaranth's output):
+    wires, arithmetic cells with signed operands, enabled flip-flops, instances."""
+
+    def __init__(self, name):
+        self.lines, self.n, self.ports = [f"module \\{name}"], 0, 0
+
+    def wire(self, name, width, direction=None, keep=False):
+        port = ""
+        if direction:
+            self.ports += 1
+            port = f" {direction} {self.ports}"
+        if keep:
+            self.lines.append("  attribute \\keep 1")
+        self.lines.append(f"  wire width {width}{port} \\{name}")
+        return f"\\{name}"
+
+    def cell(self, kind, params, conns, name=None, keep=False):
+        self.n += 1
+        if keep:
+            self.lines.append("  attribute \\keep 1")
+        self.lines.append(f"  cell {kind} {name or '$c' + str(self.n)}")
+        self.lines += [f"    parameter \\{k} {v}" for k, v in params.items()]
+        self.lines += [f"    connect \\{k} {v}" for k, v in conns.items()]
+        self.lines.append("  end")
+
+    def unary(self, kind, a, wa, y, wy):
+        """``y = kind(a)`` with ``a`` signed (``$pos``: sign-extend or truncate; ``$neg``)."""
+        self.cell(f"${kind}", {"A_SIGNED": 1, "A_WIDTH": wa, "Y_WIDTH": wy}, {"A": a, "Y": y})
+
+    def binary(self, kind, a, wa, b, wb, y, wy):
+        self.cell(f"${kind}", {"A_SIGNED": 1, "B_SIGNED": 1, "A_WIDTH": wa, "B_WIDTH": wb, "Y_WIDTH": wy},
+                  {"A": a, "B": b, "Y": y})
+
+    def dffe(self, d, q, width, clk, en):
+        self.cell("$dffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1},
+                  {"CLK": clk, "EN": en, "D": d, "Q": q})
+
+    def sdffe(self, d, q, width, clk, en, srst, keep=False):
+        """An enabled flip-flop cleared by ``srst`` whether enabled or not (reset over enable: Xilinx FDRE, ECP5
+        LSR)."""
+        self.cell("$sdffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
+                             "SRST_VALUE": rtlil_const(0, width)},
+                  {"CLK": clk, "EN": en, "SRST": srst, "D": d, "Q": q}, keep=keep)
+
+    def connect(self, lhs, rhs):
+        self.lines.append(f"  connect {lhs} {rhs}")
+
+    def text(self):
+        return "\n".join(self.lines + ["end", ""])
+
+
+def rtlil_const(value, width):
+    return f"{width}'{format(value & ((1 << width) - 1), f'0{width}b')}"
 
 
 class ModuleLibrary:
@@ -53,6 +110,33 @@ class ModuleLibrary:
 
     def definitions(self):
         return list(self._defs)
+
+
+def kept_register(m, d, en, name, library=None):
+    """A register of ``d`` (cleared by the domain's reset, loaded when ``en``) that synthesis keeps apart from its
+    equals: returns its output, a signal of ``d``'s shape.
+
+    Yosys's ``opt_merge`` merges flip-flops whose inputs are equal, which undoes a deliberate copy: a value meant to
+    reach each group of multipliers from a register of its own comes back as one register driving all of them,
+    across the chip. A ``keep`` attribute on the flip-flop *cell* stops it (on the wire it does not); Amaranth puts
+    attributes on wires only, so with a ``library`` the register is an instance of a one-cell RTLIL definition,
+    written to Verilog as ``(* keep *) always @(posedge clk) ...``. Without a library (Amaranth's simulator) it is
+    an ordinary register of ``m``, whose enable the caller's ``EnableInserter`` supplies."""
+    d = Value.cast(d)
+    q = Signal(d.shape(), name=name)
+    if library is None:
+        m.d.sync += q.eq(d)
+        return q
+    width = len(d)
+
+    def text(module_name):
+        r = RtlilModule(module_name)
+        clk, rst, enable = r.wire("clk", 1, "input"), r.wire("rst", 1, "input"), r.wire("en", 1, "input")
+        r.sdffe(r.wire("d", width, "input"), r.wire("q", width, "output"), width, clk, enable, rst, keep=True)
+        return r.text()
+    module_name = library.request_text("keep", width, text)
+    m.submodules[name] = Instance(module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=en, i_d=d, o_q=q)
+    return q
 
 
 def convert(top, name, library):

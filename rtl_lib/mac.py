@@ -13,8 +13,12 @@ out, ``ceil(nonzero / R)`` multipliers, and since consecutive products then read
 selects its round's input from the (unrotated) input register, a cycle ahead, into a register of its own.
 For the clock, the round's weight and input are selected a cycle ahead too (:class:`MacUnit`), the input into a
 register per multiplier, so both operands of every multiplier are registers. Yosys merges registers whose inputs
-are equal, so an input register still reaches every multiplier reading that element (64 on a 16x64 layer at
-R = 8, spread over the DSP tiles of the whole chip: on an ECP5 85F that route is the critical path, 6.3 ns).
+are equal: an input register reached every multiplier reading that element (64 on a 16x64 layer at R = 8, spread
+over the DSP tiles of the whole chip), and a bit of one multiplier's weight register the multipliers whose weights
+share that bit; on an ECP5 85F those routes were the critical paths (6.2 and 6.7 ns). So every :data:`GROUP`
+multipliers have their own copy of the round counter, in registers synthesis keeps apart
+(:func:`~rtl_lib.library.kept_register`): the selects of a group's inputs and weights and the enables of its
+accumulators come from that copy, so equal registers can merge within a group but not across groups.
 Arithmetic is hls4ml's: each exact product is cast to the accumulator type and the sum is taken in the accumulator
 type with wrap-around, so any grouping gives the same bits.
 
@@ -48,6 +52,7 @@ from nn2rtl.fixed import Overflow
 from .adder_tree import build_adder_tree, tree_latency, tree_registers
 from .dense import cast_stages, check_dense_params
 from .fixed import cast, shape_of
+from .library import kept_register
 from .pipeline import delayed
 
 __all__ = ["Segment", "MacPlan", "mac_plan", "mac_latency", "MacUnit", "SumTree", "DenseResource", "DSPS",
@@ -90,6 +95,14 @@ class MacPlan:
         return 0 if self.dsp == "inferred" else 1
 
     @property
+    def spread_stages(self):
+        """Registers added between the central selection of the operands and the multipliers: 0 (``inferred``),
+        2 (``ecp5``: the operands and the valid bit reach every :data:`GROUP` multipliers through a register per
+        :data:`SUPER` groups, then one per group, because one route across an ECP5 85F takes about 6 ns, most of a
+        150 MHz cycle). Each group's round control runs that many cycles behind the central counter."""
+        return 0 if self.dsp == "inferred" else 2
+
+    @property
     def multipliers(self):
         return len(self.rounds)
 
@@ -118,6 +131,12 @@ class MacPlan:
 DSPS = {"inferred": 1, "ecp5": 3}
 #: the widest operand a MULT18X18D takes
 ECP5_DSP_BITS = 18
+
+#: multipliers per copy of the round control (:class:`DenseResource`): each group selects its operands and steers
+#: its accumulators from registers of its own, so no control net spans the array
+GROUP = 8
+#: groups per intermediate copy of the operands and the valid bit, with :attr:`MacPlan.spread_stages`
+SUPER = 4
 
 
 def check_dsp(dsp, in_type, weight_type):
@@ -176,7 +195,7 @@ def mac_plan(n_in, n_out, reuse, weights=None, dsp="inferred"):
 
 def mac_latency(plan, levels_per_stage, accum_type, out_type):
     """Cycles from ``i_valid`` to ``o_valid`` of a :class:`DenseResource` built on ``plan``."""
-    return (plan.reuse + 1 + plan.input_stages + plan.product_stages
+    return (plan.reuse + 1 + plan.input_stages + plan.spread_stages + plan.product_stages
             + tree_latency(plan.max_leaves + 1, levels_per_stage) + cast_stages(accum_type, out_type))
 
 
@@ -347,16 +366,14 @@ class DenseResource(wiring.Component):
         ti, tw, tacc = self.in_type, self.weight_type, self.accum_type
         cw = _counter_width(reuse)
 
-        # control: the round counter and its copy one stage later
+        # control: the round counter and its copy one stage later (the input's rotation and o_valid)
         xin = Signal(self.n_in * ti.width, name="x")
         r, busy = Signal(cw, name="round"), Signal(name="busy")
         r_d, busy_d, done = Signal(cw, name="round_d"), Signal(name="busy_d"), Signal(name="done")
         wi = ti.width
-        r_next = Signal(cw, name="round_next")  # the round after the next enabled edge (weights load ahead)
         i, i_valid = self.i, self.i_valid
         if plan.input_stages:
             i, i_valid = delayed(m, i, plan.input_stages, name="i_q"), delayed(m, i_valid, plan.input_stages)
-        m.d.comb += r_next.eq(Mux(i_valid, 0, Mux(busy & (r != reuse - 1), r + 1, r)))
         with m.If(i_valid):
             m.d.sync += [xin.eq(i), r.eq(0), busy.eq(1)]
         with m.Elif(busy):
@@ -372,31 +389,84 @@ class DenseResource(wiring.Component):
         busy_d = delayed(m, busy_d, plan.product_stages - 1, name="busy_p")
         m.d.sync += done.eq(busy_d & (r_d == reuse - 1))
 
+        # each group of GROUP multipliers has its own copy of the round control, in registers that synthesis does
+        # not merge (see the module docstring): the selects of its operands and accumulators are local nets. With
+        # spread stages the operands and the valid bit reach the groups through a register per SUPER groups first,
+        # and each group runs that many cycles behind the central counter
+        spread = plan.spread_stages
+        n_groups = -(-plan.multipliers // GROUP)
+        if spread:
+            ivs = [kept_register(m, i_valid, self.en, f"iv_s{k}", self.library)
+                   for k in range(-(-n_groups // SUPER))]
+        group_ctl = []
+        for g in range(n_groups):
+            if spread:
+                iv = kept_register(m, ivs[g // SUPER], self.en, f"iv{g}", self.library)
+            elif plan.input_stages:  # the input stage's last valid register, one per group
+                iv = kept_register(m, delayed(m, self.i_valid, plan.input_stages - 1, name=f"iv_q{g}_"), self.en,
+                                   f"iv{g}", self.library)
+            else:
+                iv = i_valid
+            rg = Signal(cw, name=f"round{g}_next")
+            bg = Signal(name=f"busy{g}_next")
+            r_g = kept_register(m, rg, self.en, f"round{g}", self.library)
+            b_g = kept_register(m, bg, self.en, f"busy{g}", self.library)
+            m.d.comb += [rg.eq(Mux(iv, 0, Mux(b_g & (r_g != reuse - 1), r_g + 1, r_g))),
+                         bg.eq(iv | (b_g & (r_g != reuse - 1)))]
+            r_gd = delayed(m, r_g, plan.product_stages, name=f"round{g}_p")
+            b_gd = delayed(m, b_g, plan.product_stages, name=f"busy{g}_p")
+            group_ctl.append((iv, rg, r_g, r_gd, b_gd))
+        if spread and plan.gather:  # the central counter's next round: the multipliers' spread selections
+            r_next = Signal(cw, name="round_next")
+            m.d.comb += r_next.eq(Mux(i_valid, 0, Mux(busy & (r != reuse - 1), r + 1, r)))
+        central, per_super, per_group = {}, {}, {}
+
+        def operand(u, rounds):
+            """Multiplier ``u``'s operand register: the input of its round, selected a cycle ahead."""
+            g = u // GROUP
+            iv, rn = group_ctl[g][:2]
+            if plan.gather:  # each multiplier its own selection (round 0: from i)
+                ins = [p[0] if p is not None else 0 for p in rounds]
+                words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
+                if not spread:
+                    x = Signal(wi, name=f"x{u}")
+                    m.d.sync += x.eq(Mux(iv, i[ins[0] * wi:(ins[0] + 1) * wi], words.word_select(rn, wi)))
+                    return x
+                xa = Signal(wi, name=f"xa{u}")
+                m.d.sync += xa.eq(Mux(i_valid, i[ins[0] * wi:(ins[0] + 1) * wi], words.word_select(r_next, wi)))
+                return delayed(m, xa, spread, name=f"x{u}_")
+            pos = (u * reuse) % self.n_in  # the element this multiplier always reads
+            nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
+            if not spread:  # a register of its own: no fanout from xin to the far multipliers
+                x = Signal(wi, name=f"x{u}")
+                m.d.sync += x.eq(Mux(iv, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
+                return x
+            if pos not in central:  # selected once, then copied: per SUPER groups, per group
+                xa = central[pos] = Signal(wi, name=f"xa{pos}")
+                m.d.sync += xa.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
+            key = g // SUPER, pos
+            if key not in per_super:
+                per_super[key] = kept_register(m, central[pos], self.en, f"xs{key[0]}_{pos}", self.library)
+            if (g, pos) not in per_group:
+                per_group[g, pos] = kept_register(m, per_super[key], self.en, f"xg{g}_{pos}", self.library)
+            return per_group[g, pos]
+
         # multipliers and the registers that keep finished segments
         unit_key = (reuse, ti, tw, tacc, plan.dsp)
         leaf = {}
         for u, (rounds, segs) in enumerate(zip(plan.rounds, plan.segments)):
-            if plan.gather:  # this round's input, selected a cycle ahead into a register (round 0: from i)
-                ins = [p[0] if p is not None else 0 for p in rounds]
-                x = Signal(wi, name=f"x{u}")
-                words = Cat(*[xin[i * wi:(i + 1) * wi] for i in ins])
-                m.d.sync += x.eq(Mux(i_valid, i[ins[0] * wi:(ins[0] + 1) * wi],
-                                     words.word_select(r_next, wi)))
-            else:  # a register of its own, loaded a cycle ahead: no fanout from xin to the far multipliers
-                pos = (u * reuse) % self.n_in
-                nxt = (pos + 1) % self.n_in  # after the rotation, element pos holds what pos + 1 holds now
-                x = Signal(wi, name=f"x{u}")
-                m.d.sync += x.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
+            iv, rn, rg, rd, bd = group_ctl[u // GROUP]
+            x = operand(u, rounds)
             w = Const(sum((int(self.weights[p]) & ((1 << tw.width) - 1)) << (k * tw.width)
                           for k, p in enumerate(rounds) if p is not None), reuse * tw.width)
             start = Const(sum(1 << s.first for s in segs), reuse)
             acc = Signal(shape_of(tacc), name=f"acc{u}")
             self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc, plan.dsp), f"mac{u}",
-                        {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r_next": ("i", r_next), "r": ("i", r),
-                         "active": ("i", busy_d), "en": ("i", self.en), "acc": ("o", acc)})
+                        {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r_next": ("i", rn), "r": ("i", rg),
+                         "active": ("i", bd), "en": ("i", self.en), "acc": ("o", acc)})
             for s, nxt in zip(segs, segs[1:]):
                 seg = Signal(shape_of(tacc), name=f"seg{u}_{s.first}")
-                with m.If(busy_d & (r_d == nxt.first)):  # the accumulator restarts: keep what it held
+                with m.If(bd & (rd == nxt.first)):  # the accumulator restarts: keep what it held
                     m.d.sync += seg.eq(acc)
                 leaf[s] = seg
             leaf[segs[-1]] = acc
@@ -437,5 +507,26 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))
             + 4 * _counter_width(plan.reuse) + latency                   # counters, valid pipeline
+            + _groups(plan) * (bool(plan.input_stages)                   # each group's copy of the control
+                               + (plan.product_stages + 1) * (_counter_width(plan.reuse) + 1))
             + (plan.product_stages - 1) * (plan.multipliers + _counter_width(plan.reuse) + 1)  # beside the DSPs
-            + plan.input_stages * (plan.n_in * in_type.width + 1))       # the registered input
+            + plan.input_stages * (plan.n_in * in_type.width + 1)        # the registered input
+            + _spread_registers(plan, in_type))
+
+
+def _groups(plan):
+    return -(-plan.multipliers // GROUP)
+
+
+def _spread_registers(plan, in_type):
+    """Flip-flop bits of the operands' and valid bit's way to the groups (:attr:`MacPlan.spread_stages`)."""
+    if not plan.spread_stages:
+        return 0
+    supers = -(-_groups(plan) // SUPER)
+    if plan.gather:  # per multiplier: the selection, then a register per spread stage
+        return supers + plan.multipliers * in_type.width * plan.spread_stages
+    positions = {(u * plan.reuse) % plan.n_in for u in range(plan.multipliers)}
+    per_group = {(u // GROUP, (u * plan.reuse) % plan.n_in) for u in range(plan.multipliers)}
+    per_super = {(u // GROUP // SUPER, (u * plan.reuse) % plan.n_in) for u in range(plan.multipliers)}
+    # the per-group copies replace the per-multiplier input registers counted above
+    return (supers + in_type.width * (len(positions) + len(per_super) + len(per_group) - plan.multipliers))

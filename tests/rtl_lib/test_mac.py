@@ -139,8 +139,9 @@ def test_resource_block_rejects_saturating_accumulator():
 
 
 def test_ecp5_dsp_schedule_and_limits(tmp_path):
-    """``dsp="ecp5"``: 3 cycles more (registered input, the MULT18X18D's input and output registers), the same
-    II; operands wider than 18 bits are refused, by the block and by the converter (naming the layer)."""
+    """``dsp="ecp5"``: 5 cycles more (registered input, two spread stages to the groups of multipliers, the
+    MULT18X18D's input and output registers), the same II; operands wider than 18 bits are refused, by the block
+    and by the converter (naming the layer)."""
     from helpers import models
 
     import nn2rtl
@@ -148,8 +149,9 @@ def test_ecp5_dsp_schedule_and_limits(tmp_path):
     from rtl_lib.mac import check_dsp
     t16, t8 = FixedType(16, 6), FixedType(8, 1)
     inferred, ecp5 = mac_plan(16, 64, 8), mac_plan(16, 64, 8, dsp="ecp5")
-    assert (inferred.product_stages, inferred.input_stages, ecp5.product_stages, ecp5.input_stages) == (1, 0, 3, 1)
-    assert mac_latency(ecp5, 2, FixedType(32, 12), t16) == mac_latency(inferred, 2, FixedType(32, 12), t16) + 3
+    assert (inferred.product_stages, inferred.input_stages, inferred.spread_stages) == (1, 0, 0)
+    assert (ecp5.product_stages, ecp5.input_stages, ecp5.spread_stages) == (3, 1, 2)
+    assert mac_latency(ecp5, 2, FixedType(32, 12), t16) == mac_latency(inferred, 2, FixedType(32, 12), t16) + 5
     check_dsp("ecp5", FixedType(18, 6), FixedType(18, 1))
     with pytest.raises(ValueError, match="at most 18 bits"):
         check_dsp("ecp5", FixedType(20, 6), t8)

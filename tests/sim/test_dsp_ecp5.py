@@ -18,11 +18,13 @@ pytestmark = pytest.mark.rtl
 
 @pytest.mark.parametrize("flow", ["stall", "fifo"])
 def test_ecp5_dsp_mac_array_bit_exact(flow, tmp_path):
-    path = models.save(models.torch_mlp([6, 9, 4], seed=3), tmp_path / "m.onnx")
+    """The first layer has 64 multipliers: 8 groups with their own round control, two copies of the operands on
+    the way to them (``rtl_lib.mac.GROUP``, ``SUPER``)."""
+    path = models.save(models.torch_mlp([16, 12, 4], seed=3), tmp_path / "m.onnx")
     inferred = nn2rtl.convert(path, precision="fixed<10,4>", reuse=3, top="dsp_inf", flow_control=flow)
     design = nn2rtl.convert(path, precision="fixed<10,4>", reuse=3, top=f"dsp_{flow}", flow_control=flow,
                             dsp="ecp5")
-    assert design.latency == inferred.latency + 2 * 3  # two Dense layers, 3 cycles each
+    assert design.latency == inferred.latency + 2 * 5  # two Dense layers, 5 cycles each
     assert design.ii == inferred.ii == 3
     assert design.verilog.count("MULT18X18D #(") >= 1 and '.REG_OUTPUT_CLK("CLK0")' in design.verilog
     assert "MULT18X18D" not in inferred.verilog
