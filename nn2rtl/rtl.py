@@ -25,10 +25,11 @@ FIFO empty and the consumer ready goes straight out: the latency is the pipeline
 while fewer inputs are in flight than the FIFO has places, so nothing is ever dropped. The II is unchanged.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
+
+from rtl_lib.streaming import ResultFifo
 
 from .errors import UnsupportedOpError
 from .ops import REGISTRY
@@ -155,10 +156,9 @@ class Top(wiring.Component):
             data[n.outputs[0]] = (blk.o, blk.o_valid)
         d, v = data[self.out_tensor.name]
         if depth:
-            m.submodules.out_fifo = fifo = SyncFIFO(width=len(d), depth=depth)
-            straight = ~fifo.r_rdy & self.out_ready  # nothing waits and the consumer takes it now
-            m.d.comb += [self.out_data.eq(Mux(fifo.r_rdy, fifo.r_data, d)), self.out_valid.eq(fifo.r_rdy | v),
-                         fifo.r_en.eq(self.out_ready), fifo.w_data.eq(d), fifo.w_en.eq(v & ~straight)]
+            m.submodules.out_fifo = fifo = ResultFifo(len(d), depth)
+            m.d.comb += [fifo.w_data.eq(d), fifo.w_valid.eq(v), self.out_data.eq(fifo.r_data),
+                         self.out_valid.eq(fifo.r_valid), fifo.r_ready.eq(self.out_ready)]
         else:
             m.d.comb += [self.out_data.eq(d), self.out_valid.eq(v)]
         return m
