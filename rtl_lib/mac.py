@@ -37,7 +37,9 @@ Schedule (``i_valid`` in cycle 0; :func:`mac_latency`)::
 
 With ``dsp="ecp5"`` every multiplier is an ECP5 ``MULT18X18D`` using its input and output registers: the product
 register comes 2 cycles later, and so does everything after it (``MacPlan.product_stages``); the input and its
-valid bit are registered once more in front of the array (``MacPlan.input_stages``): 3 cycles in all.
+valid bit are registered once more in front of the array (``MacPlan.input_stages``), and the selected operands and
+the valid bit reach the groups of multipliers through two more registers (``MacPlan.spread_stages``: one per
+:data:`SUPER` groups, one per group): 5 cycles in all.
 """
 
 from dataclasses import dataclass
