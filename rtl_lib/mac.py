@@ -513,7 +513,7 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
     return (plan.n_in * in_type.width                                   # input register
             + plan.multipliers * (2 * wa + 1)                            # product, accumulator, segment start
             + plan.multipliers * (weight_type.width if plan.reuse > 1 else 0)  # the round's weight
-            + plan.multipliers * in_type.width                           # the round's input, per multiplier
+            + _operand_registers(plan, in_type)                          # the round's input
             + (segs - plan.multipliers) * wa                             # finished segments
             + plan.n_out * (tree_registers(plan.max_leaves + 1, levels_per_stage) * wa
                             + out_type.width * cast_stages(accum_type, out_type))
@@ -527,6 +527,23 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
 
 def _groups(plan):
     return -(-plan.multipliers // GROUP)
+
+
+def _operand_registers(plan, in_type):
+    """Flip-flop bits of the multipliers' operand registers that synthesis keeps apart. Without spread stages each
+    multiplier has one, but those with equal inputs are one register after Yosys's ``opt_merge``: with rotation,
+    the multipliers that read the same element (and the same group's valid copy, where each group has one); when
+    gathering, those of one group (its own round counter) that select the same inputs. The spread operands are
+    counted by :func:`_spread_registers`."""
+    if plan.spread_stages:
+        return plan.multipliers * in_type.width  # replaced by the spread copies there
+    own_iv = bool(plan.input_stages)
+    if plan.gather:
+        keys = {(u // GROUP, tuple(p[0] if p is not None else 0 for p in rounds))
+                for u, rounds in enumerate(plan.rounds)}
+    else:
+        keys = {(u // GROUP if own_iv else 0, (u * plan.reuse) % plan.n_in) for u in range(plan.multipliers)}
+    return len(keys) * in_type.width
 
 
 def _spread_registers(plan, in_type):

@@ -71,3 +71,18 @@ def test_a_transpose_left_in_hardware_is_wiring(tmp_path):
     np.testing.assert_array_equal(design.predict(x.reshape(50, -1)), ref)
     r = design.simulate(inputs=x.reshape(50, -1), work_dir=tmp_path)
     assert r.ok, r.failures()
+
+
+@pytest.mark.parametrize("name", ["small_int8", "cnn_w4a4"])
+def test_real_export_on_ecp5_dsps_with_an_output_fifo(zoo, name, tmp_path):
+    """Real Brevitas exports (an MLP, a CNN) through the multiply-accumulate array on ECP5 DSP tiles (the group
+    and spread registers, ``rtl_lib.mac``) with ``FlowControl: fifo`` (the pipeline never stops; results wait in
+    ``rtl_lib.streaming.ResultFifo``): bit-exact under random stalls, latency and II as stated."""
+    path = real_exports.model_path(zoo, name)
+    design = nn2rtl.convert(path, reuse=4, top=f"rx_{name}_dsp", dsp="ecp5", flow_control="fifo")
+    assert design.report()["flow_control"]["fifo_bits"] > 0
+    assert design.verilog.count("MULT18X18D #(") >= 1
+    r = design.simulate(vectors=300, seed=5, work_dir=tmp_path)
+    assert r.ok, r.failures()
+    assert r.results == 300 and r.stall_cycles > 20 and r.latency_min == r.latency_max == design.latency
+    assert r.ii_back_to_back == [design.ii]
