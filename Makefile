@@ -120,14 +120,18 @@ bench-da: setup
 	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_da.py --da4ml-python $(DA4ML_VENV)/bin/python $(DA_ARGS)
 	$(PY) benchmarks/bench_da.py --conversion
 
-# the clock on ECP5: shift-and-add at adder levels per stage x FlowControl stall/fifo, and the multiply-accumulate
-# array on DSP tiles, nextpnr fmax over seeds 1-3 (benchmarks/results/fmax.md); FMAX_ARGS=--jet adds the pruned
-# jet MLP (nextpnr's router2; an hour or more in the WebAssembly nextpnr)
+# the clock on ECP5: shift-and-add at adder levels per stage x FlowControl stall/fifo beside da4ml 0.6.0's module
+# for the same layer, and the multiply-accumulate array on DSP tiles, nextpnr fmax over seeds 1-3
+# (benchmarks/results/fmax.md); FMAX_ARGS=--jet adds the pruned jet MLP (nextpnr's router2; an hour or more in the
+# WebAssembly nextpnr)
 bench-fmax: setup
 	$(PY) -m pip install -q -e ".[bench]"
+	test -x $(DA4ML_VENV)/bin/python || $(PYTHON) -m venv $(DA4ML_VENV)
+	$(DA4ML_VENV)/bin/python -m pip install -q "da4ml==0.6.0"
 	@command -v yosys >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
 	  apt-get install -y --no-install-recommends yosys >/dev/null 2>&1 || true
-	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_fmax.py $(FMAX_ARGS)
+	YOSYS=$${YOSYS:-$$(command -v yosys)} $(PY) benchmarks/bench_fmax.py --da4ml-python $(DA4ML_VENV)/bin/python \
+	  $(FMAX_ARGS)
 
 # Bit-for-bit comparison of whole models with hls4ml 1.3.0's C simulation.
 crosscheck: oracle

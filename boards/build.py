@@ -96,25 +96,41 @@ def _layer_dsps(graph, costs, board, reuse=None):
     return needs(graph, costs, board, reuse)["dsps"]
 
 
-_NAMES = {"dsps": "DSP blocks", "memory_bits": "memory bits", "ffs": "register bits"}
+_NAMES = {"dsps": "DSP blocks", "memory_bits": "memory bits", "ffs": "register bits",
+          "luts": "LUTs (the shift-and-add adders' bits alone)"}
+_DA = "distributed-arithmetic"
 
 
-def needs(graph, costs, board, reuse=None, extra=None):
-    """DSP blocks, memory bits and register bits of the design's layers on ``board``. With ``reuse``, every layer
-    that multiplies and has a reuse factor is re-planned at that one by its own cost function (the planner that
-    builds it). ``extra``: figures outside the layers (stream buffers, balance registers), added."""
+def _moved(n, **attrs):
     from nn2rtl.graph import Node
+    return Node(n.name, n.op, n.inputs, n.outputs, {**n.attrs, **attrs}, n.params, n.types)
+
+
+def needs(graph, costs, board, reuse=None, extra=None, da=False):
+    """DSP blocks, memory bits, register bits and LUTs (the bits of shift-and-add adders, about a LUT each) of the
+    design's layers on ``board``. With ``reuse``, every layer that multiplies and has a reuse factor is re-planned
+    at that one by its own cost function (the planner that builds it), shift-and-add layers as multiply-accumulate
+    arrays; with ``da``, every Dense and Conv layer that multiplies is re-planned as a shift-and-add graph (no DSP
+    block). ``extra``: figures outside the layers (stream buffers, balance registers), added."""
     from nn2rtl.ops import REGISTRY
     total = dict(extra or {"dsps": 0, "memory_bits": 0, "ffs": 0})
+    total.setdefault("luts", 0)
     for n in graph.nodes:
         if n.op == "Identity":
             continue
         c = costs[n.name]
-        if reuse is not None and c.multipliers and "reuse_factor" in n.attrs:
-            moved = Node(n.name, n.op, n.inputs, n.outputs, {**n.attrs, "reuse_factor": reuse}, n.params, n.types)
-            c = REGISTRY[n.op].cost(moved, graph)
+        if da and c.multipliers and n.op in ("Dense", "Conv"):
+            from nn2rtl.ops.dense import never_negative  # as the layer's quantize() records it for its plan
+            c = REGISTRY[n.op].cost(_moved(n, implementation=_DA, reuse_factor=1, strategy="distributed_arithmetic",
+                                           input_never_negative=never_negative(graph, n.inputs[0])), graph)
+        elif reuse is not None and n.attrs.get("implementation") == _DA and reuse > 1:
+            c = REGISTRY[n.op].cost(_moved(n, implementation="mac-array", reuse_factor=reuse, strategy="Resource"),
+                                    graph)
+        elif reuse is not None and c.multipliers and "reuse_factor" in n.attrs:
+            c = REGISTRY[n.op].cost(_moved(n, reuse_factor=reuse), graph)
         total["memory_bits"] += c.rom_bits
         total["ffs"] += c.registers
+        total["luts"] += c.adder_bits
         if c.multipliers:
             tin, tw = n.types.get("input"), n.types.get("weight")
             tiles = _dsp_tiles(tin.width, tw.width, board.dsp_width) if tin is not None and tw is not None else 1
@@ -179,9 +195,15 @@ def _reuse_advice(design, board):
         return (f"no reuse factor makes it fit (the closest, {best}: {figures}): a narrower precision (the widest "
                 f"layer input is {widest} bits), a smaller model or a bigger device")
     need = over(found)[1]
-    return (f"at reuse factor {found} it needs {need['dsps']} DSP blocks, {need['memory_bits']:,} memory bits and "
-            f"~{need['ffs']:,} register bits: convert again with --reuse {found}"
-            + (" (or --strategy distributed_arithmetic --reuse 1, which uses no DSP block)" if need["dsps"] else ""))
+    strategy = "--strategy Resource " if any(n.attrs.get("implementation") == _DA for n in design.graph.nodes) else ""
+    advice = (f"at reuse factor {found} it needs {need['dsps']} DSP blocks, {need['memory_bits']:,} memory bits "
+              f"and ~{need['ffs']:,} register bits: convert again with {strategy}--reuse {found}")
+    if need["dsps"] and not strategy:  # shift-and-add instead, where its adders and registers fit
+        da = needs(design.graph, design.costs, board, extra=extra, da=True)
+        if not any(v > cap[k] for k, v in da.items()):
+            advice += (f" (or --strategy distributed_arithmetic --reuse 1: no DSP block, about {da['luts']:,} LUTs "
+                       f"of adders and ~{da['ffs']:,} register bits)")
+    return advice
 
 
 # -- 2-5. the build --------------------------------------------------------------------------------------------

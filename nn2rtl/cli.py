@@ -151,7 +151,7 @@ def cmd_report(args):
     design.record_synthesis(args.design, results)
     t = design.report()["totals"]
     print(f"\nestimate before synthesis: {t['multipliers']} multipliers, {t['registers']} register bits, "
-          f"{t['rom_bits']} ROM bits")
+          f"{t['rom_bits']} ROM bits" + (f", {t['adder_bits']} adder bits" if t["adders"] else ""))
     rows = [("target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "fmax MHz", "latency ns", "fits", "seconds")]
     for target, r in results.items():
         secs = r["seconds"]["synthesis"] + r.get("seconds_pnr", 0)
@@ -389,16 +389,17 @@ def build_parser():
     c.add_argument("--precision", help="model precision, e.g. 'fixed<16,6>' (overrides the config's Model)")
     c.add_argument("--reuse", type=int, help="model reuse factor, any positive integer: ceil(n_in*n_out/R) "
                                              "multipliers per layer, II = R (overrides the config's Model)")
-    c.add_argument("--strategy", help="Latency or Resource (overrides the config's Model)")
+    c.add_argument("--strategy", help="Latency, Resource or distributed_arithmetic (overrides the config's Model)")
     c.add_argument("--adder-levels", type=int, help="adder-tree levels between pipeline registers (default 2; 1 "
                                                     "for the fastest clock, more for fewer cycles)")
     c.add_argument("--top", help="top-level module name (default: the model file's name)")
     c.add_argument("--io-type", choices=["io_parallel", "io_stream"],
                    help="io_parallel (default: the whole tensor in one bus) or io_stream (AXI4-Stream, line "
                         "buffers, FIFOs; overrides the config's Model.IOType)")
-    c.add_argument("--flow-control", choices=["stall", "fifo"],
+    c.add_argument("--flow-control", choices=["stall", "fifo", "skid"],
                    help="io_parallel: stall (default: out_ready low freezes the pipeline) or fifo (the pipeline "
-                        "never stops, results wait in an output FIFO: no enable fan-out; "
+                        "never stops, results wait in an output FIFO: no enable fan-out) or skid (as stall, a cycle "
+                        "later: the enable is a register, the result of that cycle waits in a skid register; "
                         "overrides the config's Model.FlowControl)")
     c.add_argument("--dsp", choices=["inferred", "ecp5"],
                    help="multipliers of the reuse > 1 arrays: inferred (default: synthesis maps '*') or ecp5 "

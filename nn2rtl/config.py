@@ -11,7 +11,9 @@ Accepted shape (a dict, or the same as a YAML file)::
       IOType: io_parallel           # or io_stream: AXI4-Stream ports, line buffers, FIFOs sized by the schedule
       FlowControl: stall            # io_parallel: out_ready low freezes the pipeline (one clock enable), or fifo:
                                     # the pipeline never stops, results wait in an output FIFO and in_ready
-                                    # counts the free places (no enable fan-out; costs FIFO bits)
+                                    # counts the free places (no enable fan-out; costs FIFO bits), or skid: as
+                                    # stall a cycle later, the enable a register (copied per group of
+                                    # multipliers), the result of that cycle in a skid register
       DSP: inferred                 # multipliers of the reuse > 1 arrays: inferred by synthesis from '*', or
                                     # ecp5: Lattice MULT18X18D primitives with their input and output registers
                                     # (3 cycles more latency, a faster ECP5 clock; operands of <= 18 bits)
@@ -67,7 +69,7 @@ _MODEL_KEYS = ("Precision", "ReuseFactor", "Strategy", "AdderLevelsPerStage", "I
                "ElementsPerBeat",
                "ClockPeriod", "TableMode", "MaxAutoWidth", "MaxLayerProducts", "MaxTensorSize")
 IO_TYPES = ("io_parallel", "io_stream")
-FLOW_CONTROLS = ("stall", "fifo")
+FLOW_CONTROLS = ("stall", "fifo", "skid")
 DSP_CHOICES = ("inferred", "ecp5")  # as rtl_lib.mac.DSPS (not imported: the config stays free of Amaranth)
 #: Default limits: a layer beyond them is refused before anything is built (raise them in Model if you mean it).
 MAX_LAYER_PRODUCTS = 1 << 20

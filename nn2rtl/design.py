@@ -62,6 +62,14 @@ class Design:
         return fifo_depth(self.latency, self.ii)
 
     @property
+    def skid_registers(self):
+        """Flip-flop bits of ``FlowControl: skid`` at the top level: the skid register (one result) and the
+        enable."""
+        if self.stream is not None or self.graph.meta.get("flow_control") != "skid" or self.latency == 0:
+            return 0
+        return self.output.size * self.output.type.width + 1
+
+    @property
     def io_type(self):
         return "io_stream" if self.stream is not None else "io_parallel"
 
@@ -179,6 +187,7 @@ class Design:
             **({"flow_control": {"mode": "fifo", "fifo_depth": self.fifo_depth,
                                  "fifo_bits": self.fifo_depth * self.output.size * self.output.type.width}}
                if self.fifo_depth else {}),
+            **({"flow_control": {"mode": "skid", "skid_bits": self.skid_registers - 1}} if self.skid_registers else {}),
             "input": {"name": self.input.name, "shape": list(self.input.shape), "type": str(self.input.type),
                       "port": "in_data", "width": self.input.size * self.input.type.width,
                       **({"quantised_by": self.graph.meta["input_quantizer"]["source"]}
@@ -188,10 +197,11 @@ class Design:
             "warnings": self.warnings(),
             "totals": {"multipliers": sum(c.multipliers for c in self.costs.values()),
                        "products": sum(c.products for c in self.costs.values()),
-                       "registers": sum(c.registers for c in self.costs.values()),
+                       "registers": sum(c.registers for c in self.costs.values()) + self.skid_registers,
                        "rom_bits": sum(c.rom_bits for c in self.costs.values()),
                        "comparators": sum(c.comparators for c in self.costs.values()),
                        "adders": sum(c.adders for c in self.costs.values()),
+                       "adder_bits": sum(c.adder_bits for c in self.costs.values()),
                        # registers that delay the earlier branch of a merge (residual blocks, concatenations)
                        "balance_registers": 0 if self.stream else balance_registers(self.graph, self.costs)},
             "layers": layers,
@@ -243,10 +253,13 @@ class Design:
                      + (f" (FlowControl fifo: {self.fifo_depth} output FIFO places, "
                         f"{self.fifo_depth * self.output.size * self.output.type.width} bits)"
                         if self.fifo_depth else "")
+                     + (f" (FlowControl skid: the enable a register, a skid register of {self.skid_registers - 1} "
+                        "bits)" if self.skid_registers else "")
                      + "; "
                      f"{t['multipliers']} multipliers, ~{t['registers']} register bits, {t['rom_bits']} ROM bits"
                      + (f", {t['comparators']} threshold comparators" if t["comparators"] else "")
-                     + (f", {t['adders']} shift-and-add adders" if t["adders"] else "") + " (estimate)")
+                     + (f", {t['adders']} shift-and-add adders of {t['adder_bits']} bits (about a LUT each)"
+                        if t["adders"] else "") + " (estimate)")
         if "input_quantizer" in self.graph.meta:
             q = self.graph.meta["input_quantizer"]
             lines.append(f"input: floats are quantised by '{q['source']}'"
@@ -423,7 +436,8 @@ class Design:
                           self.output.type.signed, self.latency, work / "sim", gaps,
                           extra_sources=extra, ii=self.ii, stall_from=stall_from,
                           ready_prob=0.6, seed=seed + 2, engine=engine,
-                          stall_blocks_input=not self.fifo_depth)
+                          stall_blocks_input=not self.fifo_depth,
+                          ready_lag=self.graph.meta.get("flow_control") == "skid" and self.latency > 0)
 
 
     def _sim_sources(self, work_dir, verilog_path):

@@ -23,9 +23,15 @@ pipeline, so no enable net fans out to every flip-flop (on an ECP5 that net, not
 result the consumer does not take waits in an output FIFO of :func:`fifo_depth` places (a result that finds the
 FIFO empty and the consumer ready goes straight out: the latency is the pipeline's), and ``in_ready`` is high
 while fewer inputs are in flight than the FIFO has places, so nothing is ever dropped. The II is unchanged.
+
+With ``FlowControl: skid`` the enable is a register, ``en <= out_ready | ~out_valid`` (``en_next``): the pipeline
+stops one cycle after a result is refused, and the result of that cycle waits in a skid register (full exactly
+while ``en`` is low). ``in_ready`` is ``en`` (a flip-flop), low in the cycle after each stalled one. Latency and
+II are those of ``stall``. Blocks with an ``en_next`` port (the multiply-accumulate arrays) keep copies of the
+enable register near their loads.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -100,9 +106,20 @@ class Top(wiring.Component):
         blocks = {n.name: REGISTRY[n.op].block(n, self.graph, self.library)
                   for n in self.graph.nodes if n.op != "Identity"}
         m = Module()
-        en = Signal(name="en")
-        depth = fifo_depth(self.latency, self.ii) if self.graph.meta.get("flow_control") == "fifo" else 0
-        if depth:
+        flow = self.graph.meta.get("flow_control", "stall")
+        depth = fifo_depth(self.latency, self.ii) if flow == "fifo" else 0
+        skid = flow == "skid" and self.latency > 0
+        en = Signal(name="en", init=int(skid))
+        en_next = Signal(name="en_next")
+        if skid:
+            # the enable is a register: the pipeline stops in the cycle after a result is refused, so the result of
+            # that cycle waits in a one-place skid register. It holds a result exactly while en is low (a refusal
+            # holds en low until the result is taken), so en is its "empty" bit too. Blocks that copy the enable
+            # near their loads (the multiply-accumulate groups) register en_next themselves
+            m.d.comb += en_next.eq(self.out_ready | ~self.out_valid)
+            m.d.sync += en.eq(en_next)
+            room = en
+        elif depth:
             m.d.comb += en.eq(1)  # the pipeline never stops: results that wait go to the FIFO
             in_flight = Signal(range(depth + 1), name="in_flight")
             room = in_flight != depth
@@ -153,9 +170,16 @@ class Top(wiring.Component):
             m.d.comb += [blk.i.eq(d), blk.i_valid.eq(v)]
             if "en" in blk.signature.members:
                 m.d.comb += blk.en.eq(en)
+            if "en_next" in blk.signature.members:
+                m.d.comb += blk.en_next.eq(en_next)
             data[n.outputs[0]] = (blk.o, blk.o_valid)
         d, v = data[self.out_tensor.name]
-        if depth:
+        if skid:
+            held = Signal(len(d), name="skid")
+            with m.If(en):  # every cycle the pipeline moves: the result it makes now is kept should it be refused
+                m.d.sync += held.eq(d)
+            m.d.comb += [self.out_data.eq(Mux(en, d, held)), self.out_valid.eq(~en | v)]
+        elif depth:
             m.submodules.out_fifo = fifo = ResultFifo(len(d), depth)
             m.d.comb += [fifo.w_data.eq(d), fifo.w_valid.eq(v), self.out_data.eq(fifo.r_data),
                          self.out_valid.eq(fifo.r_valid), fifo.r_ready.eq(self.out_ready)]

@@ -59,6 +59,13 @@ class DAPlan:
     blocks: int
 
     @property
+    def adder_bits(self):
+        """Bits of the graph's adders, each a carry chain that wide: about one LUT per bit on ECP5, iCE40 and xc7
+        (Yosys on the jet MLP's layers: 109.5k ECP5 LUTs for 115.3k bits; the low bits that a shift leaves to one
+        operand are wiring)."""
+        return sum(w for op, w in zip(self.graph.ops, self.graph.width) if op[0] == "add")
+
+    @property
     def sharing(self):
         """What the graph shares, in words (for the report)."""
         if self.exact:

@@ -57,11 +57,11 @@ class RtlilModule:
         self.cell("$dffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1},
                   {"CLK": clk, "EN": en, "D": d, "Q": q})
 
-    def sdffe(self, d, q, width, clk, en, srst, keep=False):
-        """An enabled flip-flop cleared by ``srst`` whether enabled or not (reset over enable: Xilinx FDRE, ECP5
-        LSR)."""
+    def sdffe(self, d, q, width, clk, en, srst, keep=False, init=0):
+        """An enabled flip-flop set to ``init`` by ``srst`` whether enabled or not (reset over enable: Xilinx FDRE,
+        ECP5 LSR)."""
         self.cell("$sdffe", {"WIDTH": width, "CLK_POLARITY": 1, "EN_POLARITY": 1, "SRST_POLARITY": 1,
-                             "SRST_VALUE": rtlil_const(0, width)},
+                             "SRST_VALUE": rtlil_const(init, width)},
                   {"CLK": clk, "EN": en, "SRST": srst, "D": d, "Q": q}, keep=keep)
 
     def connect(self, lhs, rhs):
@@ -112,9 +112,9 @@ class ModuleLibrary:
         return list(self._defs)
 
 
-def kept_register(m, d, en, name, library=None):
-    """A register of ``d`` (cleared by the domain's reset, loaded when ``en``) that synthesis keeps apart from its
-    equals: returns its output, a signal of ``d``'s shape.
+def kept_register(m, d, en, name, library=None, init=0):
+    """A register of ``d`` (``init`` after the domain's reset, loaded when ``en``) that synthesis keeps apart from
+    its equals: returns its output, a signal of ``d``'s shape.
 
     Yosys's ``opt_merge`` merges flip-flops whose inputs are equal, which undoes a deliberate copy: a value meant to
     reach each group of multipliers from a register of its own comes back as one register driving all of them,
@@ -123,7 +123,7 @@ def kept_register(m, d, en, name, library=None):
     written to Verilog as ``(* keep *) always @(posedge clk) ...``. Without a library (Amaranth's simulator) it is
     an ordinary register of ``m``, whose enable the caller's ``EnableInserter`` supplies."""
     d = Value.cast(d)
-    q = Signal(d.shape(), name=name)
+    q = Signal(d.shape(), name=name, init=init)
     if library is None:
         m.d.sync += q.eq(d)
         return q
@@ -132,9 +132,10 @@ def kept_register(m, d, en, name, library=None):
     def text(module_name):
         r = RtlilModule(module_name)
         clk, rst, enable = r.wire("clk", 1, "input"), r.wire("rst", 1, "input"), r.wire("en", 1, "input")
-        r.sdffe(r.wire("d", width, "input"), r.wire("q", width, "output"), width, clk, enable, rst, keep=True)
+        r.sdffe(r.wire("d", width, "input"), r.wire("q", width, "output"), width, clk, enable, rst, keep=True,
+                init=init)
         return r.text()
-    module_name = library.request_text("keep", width, text)
+    module_name = library.request_text("keep", (width, init) if init else width, text)
     m.submodules[name] = Instance(module_name, i_clk=ClockSignal(), i_rst=ResetSignal(), i_en=en, i_d=d, o_q=q)
     return q
 

@@ -333,11 +333,14 @@ class DenseResource(wiring.Component):
     the multipliers are built, :data:`DSPS`). ``i_valid`` may be high at most once every ``reuse`` enabled cycles
     (the top level's input handshake guarantees it).
 
-    Ports: ``i``, ``i_valid``, ``en`` (clock enable, for stalls), ``o``, ``o_valid``.
+    Ports: ``i``, ``i_valid``, ``en`` (clock enable, for stalls), ``o``, ``o_valid``. With ``enable_copies``
+    (the enable is a register of the caller's, ``FlowControl: skid``) also ``en_next``, that register's input: each
+    group of multipliers (and each :data:`SUPER` groups' operand copies) then takes its enable from a copy of its
+    own, in a register synthesis keeps apart, so no single net reaches every multiplier's flip-flops and DSP tile.
     """
 
     def __init__(self, in_type, weights, weight_type, bias, bias_type, accum_type, out_type, reuse,
-                 levels_per_stage, library=None, latency=None, dsp="inferred"):
+                 levels_per_stage, library=None, latency=None, dsp="inferred", enable_copies=False):
         try:
             weights, bias, bias_type = check_dense_params(weights, weight_type, bias, bias_type, accum_type)
             check_dsp(dsp, in_type, weight_type)
@@ -355,10 +358,19 @@ class DenseResource(wiring.Component):
         self.weights, self.bias, self.reuse = weights, bias, int(reuse)
         self.levels_per_stage, self.library = levels_per_stage, library
         self.multipliers = self.plan.multipliers
+        self.enable_copies = bool(enable_copies)
         super().__init__({
             "i": In(self.n_in * in_type.width), "i_valid": In(1), "en": In(1, init=1),
             "o": Out(self.n_out * out_type.width), "o_valid": Out(1),
+            **({"en_next": In(1, init=1)} if enable_copies else {}),
         })
+
+    def _enable_copy(self, m, name):
+        """The enable for one group's flip-flops: a kept register of ``en_next`` (equal to ``en`` every cycle), or
+        ``en`` itself (without copies, or in Amaranth's simulator, where nets have no length)."""
+        if not self.enable_copies or self.library is None:
+            return self.en
+        return kept_register(m, self.en_next, 1, name, self.library, init=1)
 
     def _place(self, m, kind, key, factory, name, ports):
         """A submodule, or an instance of a shared library definition; ``ports``: name -> (direction, value)."""
@@ -406,22 +418,25 @@ class DenseResource(wiring.Component):
         # and each group runs that many cycles behind the central counter
         spread = plan.spread_stages
         n_groups = -(-plan.multipliers // GROUP)
+        n_supers = -(-n_groups // SUPER)
+        en_super = [self._enable_copy(m, f"en_s{k}") for k in range(n_supers)] if spread else []
+        en_group = [self._enable_copy(m, f"en_g{g}") for g in range(n_groups)]
         if spread:
-            ivs = [kept_register(m, i_valid, self.en, f"iv_s{k}", self.library)
-                   for k in range(-(-n_groups // SUPER))]
+            ivs = [kept_register(m, i_valid, en_super[k], f"iv_s{k}", self.library) for k in range(n_supers)]
         group_ctl = []
         for g in range(n_groups):
+            en_g = en_group[g]
             if spread:
-                iv = kept_register(m, ivs[g // SUPER], self.en, f"iv{g}", self.library)
+                iv = kept_register(m, ivs[g // SUPER], en_g, f"iv{g}", self.library)
             elif plan.input_stages:  # the input stage's last valid register, one per group
-                iv = kept_register(m, delayed(m, self.i_valid, plan.input_stages - 1, name=f"iv_q{g}_"), self.en,
+                iv = kept_register(m, delayed(m, self.i_valid, plan.input_stages - 1, name=f"iv_q{g}_"), en_g,
                                    f"iv{g}", self.library)
             else:
                 iv = i_valid
             rg = Signal(cw, name=f"round{g}_next")
             bg = Signal(name=f"busy{g}_next")
-            r_g = kept_register(m, rg, self.en, f"round{g}", self.library)
-            b_g = kept_register(m, bg, self.en, f"busy{g}", self.library)
+            r_g = kept_register(m, rg, en_g, f"round{g}", self.library)
+            b_g = kept_register(m, bg, en_g, f"busy{g}", self.library)
             m.d.comb += [rg.eq(Mux(iv, 0, Mux(b_g & (r_g != reuse - 1), r_g + 1, r_g))),
                          bg.eq(iv | (b_g & (r_g != reuse - 1)))]
             r_gd = delayed(m, r_g, plan.product_stages, name=f"round{g}_p")
@@ -457,9 +472,10 @@ class DenseResource(wiring.Component):
                 m.d.sync += xa.eq(Mux(i_valid, i[pos * wi:(pos + 1) * wi], xin[nxt * wi:(nxt + 1) * wi]))
             key = g // SUPER, pos
             if key not in per_super:
-                per_super[key] = kept_register(m, central[pos], self.en, f"xs{key[0]}_{pos}", self.library)
+                per_super[key] = kept_register(m, central[pos], en_super[key[0]], f"xs{key[0]}_{pos}",
+                                               self.library)
             if (g, pos) not in per_group:
-                per_group[g, pos] = kept_register(m, per_super[key], self.en, f"xg{g}_{pos}", self.library)
+                per_group[g, pos] = kept_register(m, per_super[key], en_group[g], f"xg{g}_{pos}", self.library)
             return per_group[g, pos]
 
         # multipliers and the registers that keep finished segments
@@ -474,7 +490,7 @@ class DenseResource(wiring.Component):
             acc = Signal(shape_of(tacc), name=f"acc{u}")
             self._place(m, "mac", unit_key, lambda: MacUnit(reuse, ti, tw, tacc, plan.dsp, self.library), f"mac{u}",
                         {"x": ("i", x), "w": ("i", w), "start": ("i", start), "r_next": ("i", rn), "r": ("i", rg),
-                         "active": ("i", bd), "en": ("i", self.en), "acc": ("o", acc)})
+                         "active": ("i", bd), "en": ("i", en_group[u // GROUP]), "acc": ("o", acc)})
             for s, nxt in zip(segs, segs[1:]):
                 seg = Signal(shape_of(tacc), name=f"seg{u}_{s.first}")
                 with m.If(bd & (rd == nxt.first)):  # the accumulator restarts: keep what it held
@@ -486,8 +502,11 @@ class DenseResource(wiring.Component):
         n_leaves = plan.max_leaves
         tree_key = (n_leaves, tacc, self.bias_type, self.out_type, self.levels_per_stage)
         outs = [[] for _ in range(self.n_out)]
+        tree_en = [None] * self.n_out  # each output's tree: the enable of the group of its first segment
         for s in leaf:
             outs[s.output].append(leaf[s])
+            if tree_en[s.output] is None:
+                tree_en[s.output] = en_group[s.unit // GROUP]
         ys = []
         for j in range(self.n_out):
             leaves = outs[j] + [Const(0, shape_of(tacc))] * (n_leaves - len(outs[j]))
@@ -496,7 +515,8 @@ class DenseResource(wiring.Component):
                         lambda: SumTree(n_leaves, tacc, self.bias_type, self.out_type, self.levels_per_stage),
                         f"tree{j}", {"leaves": ("i", Cat(*leaves)),
                                      "b": ("i", Const(int(self.bias[j]), shape_of(self.bias_type))),
-                                     "en": ("i", self.en), "y": ("o", y)})
+                                     "en": ("i", tree_en[j] if tree_en[j] is not None else self.en),
+                                     "y": ("o", y)})
             ys.append(delayed(m, y, self.latency - self.own_latency, name=f"y{j}_align"))
         m.d.comb += self.o.eq(Cat(*ys))
 
@@ -505,8 +525,8 @@ class DenseResource(wiring.Component):
         return EnableInserter(self.en)(m)
 
 
-def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_per_stage):
-    """Flip-flop bits of a :class:`DenseResource` (control and valid bits included)."""
+def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_per_stage, enable_copies=False):
+    """Flip-flop bits of a :class:`DenseResource` (control and valid bits included; ``enable_copies`` as there)."""
     wa = accum_type.width
     segs = sum(len(s) for s in plan.segments)
     latency = mac_latency(plan, levels_per_stage, accum_type, out_type)
@@ -522,7 +542,8 @@ def resource_registers(plan, in_type, weight_type, accum_type, out_type, levels_
                                + (plan.product_stages + 1) * (_counter_width(plan.reuse) + 1))
             + (plan.product_stages - 1) * (plan.multipliers + _counter_width(plan.reuse) + 1)  # beside the DSPs
             + plan.input_stages * (plan.n_in * in_type.width + 1)        # the registered input
-            + _spread_registers(plan, in_type))
+            + _spread_registers(plan, in_type)
+            + (_groups(plan) + (-(-_groups(plan) // SUPER) if plan.spread_stages else 0) if enable_copies else 0))
 
 
 def _groups(plan):

@@ -7,7 +7,8 @@
 // JOB.bin (little-endian):
 //   u64 magic 0x314a4f42'4c52326e ("n2RLBOJ1"), u64 n_vectors, u64 seed, u64 stall_from (n_vectors: never),
 //   u64 ready_permille (consumer takes a result with this probability while stalling), u64 drain_cycles,
-//   u64 cycle_limit, u64 flags (bit 0: in_ready must be low while the output stalls)
+//   u64 cycle_limit, u64 flags (bit 0: in_ready must be low while the output stalls; bit 1: low in the cycle after
+//   each stalled one instead, FlowControl skid, whose enable is a register)
 //   u32 gaps[n_vectors]                         idle cycles before vector k is offered
 //   u32 inputs[n_vectors][NN2RTL_IN_WORDS]      in_data words, least significant first
 // RESULT.bin:
@@ -20,7 +21,10 @@
 //   u64 result_stalls[results]                  stalled cycles before result k was taken
 // "Enabled" cycles are those in which no result is held back (out_valid & ~out_ready is false): the pipeline of a
 // stalling design advances in exactly those, so latency and II are counted in them. A design whose pipeline never
-// stops (FlowControl fifo) is timed on the inputs and results with no stalled cycle before them.
+// stops (FlowControl fifo) is timed on the inputs and results with no stalled cycle before them. A design whose
+// enable is a register (FlowControl skid) stops a cycle later and restarts a cycle later, as many cycles: counted
+// this way, its latency and II come out the same (the cycle an input is taken and the cycle its result is made both
+// follow an unstalled one).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -93,7 +97,8 @@ int main(int argc, char** argv) {
     uint64_t extra = 0, drained = 0;
     uint64_t idle = n_vec ? gaps[0] : 0;
     bool holding = false;
-    const bool check_ready = flags & 1;
+    const bool check_ready = flags & 1, ready_lag = flags & 2;
+    bool prev_stalled = false;
     // Inputs change while the clock is low; handshakes are sampled after the combinational settle, before the
     // rising edge.
     while (cycle < limit) {
@@ -125,8 +130,10 @@ int main(int argc, char** argv) {
         } else if (out_valid) {
             holding = true;
             std::memcpy(held, out_words, sizeof held);
-            if (check_ready && top.in_ready) ++ready_while_stalled;
+            if (check_ready && !ready_lag && top.in_ready) ++ready_while_stalled;
         }
+        if (check_ready && ready_lag && prev_stalled && top.in_ready) ++ready_while_stalled;
+        prev_stalled = out_valid && stalling;
         if (offering && top.in_ready) {
             accepted_at.push_back(enabled);
             accepted_stalls.push_back(stall_cycles);

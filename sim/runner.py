@@ -98,12 +98,13 @@ def unpack_words(words, n, width, signed):
 
 def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_signed, latency, work_dir,
                gaps=None, extra_sources=(), ii=1, stall_from=None, ready_prob=1.0, seed=0, engine="harness",
-               stall_blocks_input=True):
+               stall_blocks_input=True, ready_lag=False):
     """Simulate ``top`` on raw ``inputs`` (N, n_in) and compare with raw ``expected`` (N, n_out).
 
     ``gaps[k]``: idle cycles before vector k is offered; from vector ``stall_from`` on the consumer takes a
     result in a cycle with probability ``ready_prob``. ``stall_blocks_input``: the design promises ``in_ready``
-    low while its output stalls (every design of the parallel architecture does)."""
+    low while its output stalls (every design of the parallel architecture does); with ``ready_lag``, low in the
+    cycle after each stalled one instead (``FlowControl: skid``: the enable is a register)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     verilog_path = Path(verilog_path).resolve()  # Verilator runs in the build directory
@@ -120,7 +121,7 @@ def run_design(verilog_path, top, inputs, expected, in_width, out_width, out_sig
     job = dict(verilog_path=verilog_path, top=top, inputs=inputs, expected=expected, in_width=in_width,
                out_width=out_width, out_signed=out_signed, latency=latency, work_dir=work_dir, gaps=gaps,
                extra_sources=extra_sources, ii=ii, stall_from=stall_from, ready_prob=ready_prob, seed=seed,
-               stall_blocks_input=stall_blocks_input)
+               stall_blocks_input=stall_blocks_input, ready_lag=ready_lag)
     result = (_run_harness if engine == "harness" else _run_cocotb)(**job)
     latest = work_dir.parent / "report.json"
     tmp = work_dir / "report.json.tmp"
@@ -138,7 +139,7 @@ def _limits(n, gaps, latency, ii, stalling):
 
 
 def _run_harness(verilog_path, top, inputs, expected, in_width, out_width, out_signed, latency, work_dir, gaps,
-                 extra_sources, ii, stall_from, ready_prob, seed, stall_blocks_input):
+                 extra_sources, ii, stall_from, ready_prob, seed, stall_blocks_input, ready_lag):
     n, n_in = inputs.shape
     n_out = expected.shape[1]
     in_words, out_words = _words(n_in * in_width), _words(n_out * out_width)
@@ -148,7 +149,7 @@ def _run_harness(verilog_path, top, inputs, expected, in_width, out_width, out_s
     job, res = work_dir / "job.bin", work_dir / "result.bin"
     res.unlink(missing_ok=True)
     header = struct.pack("<8Q", JOB_MAGIC, n, seed & (2**64 - 1), stall_from, round(ready_prob * 1000), drain,
-                         limit, int(bool(stall_blocks_input)))
+                         limit, int(bool(stall_blocks_input)) | (2 if ready_lag else 0))
     with open(job, "wb") as f:
         f.write(header)
         f.write(gaps.astype("<u4").tobytes())
@@ -184,7 +185,7 @@ def _run_harness(verilog_path, top, inputs, expected, in_width, out_width, out_s
 
 
 def _run_cocotb(verilog_path, top, inputs, expected, in_width, out_width, out_signed, latency, work_dir, gaps,
-                extra_sources, ii, stall_from, ready_prob, seed, stall_blocks_input):
+                extra_sources, ii, stall_from, ready_prob, seed, stall_blocks_input, ready_lag):
     from sim.compat import get_runner
     b = build("cocotb", verilog_path, top, extra_sources)
     drain, limit = _limits(len(inputs), gaps, latency, ii, stall_from < len(inputs))
@@ -196,7 +197,8 @@ def _run_cocotb(verilog_path, top, inputs, expected, in_width, out_width, out_si
     job.write_text(json.dumps({"vectors": str(vec), "report": str(report), "in_width": in_width,
                                "out_width": out_width, "out_signed": bool(out_signed), "latency": latency,
                                "ii": ii, "stall_from": int(stall_from), "ready_prob": ready_prob, "seed": seed,
-                               "drain": drain, "limit": limit, "stall_blocks_input": bool(stall_blocks_input)}))
+                               "drain": drain, "limit": limit, "stall_blocks_input": bool(stall_blocks_input),
+                               "ready_lag": bool(ready_lag)}))
     runner = get_runner("verilator")
     t0 = time.perf_counter()
     # the runner hands this process's sys.path to the simulator's embedded Python as PYTHONPATH

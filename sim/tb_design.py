@@ -68,6 +68,7 @@ async def check_vectors(dut):
     hold_violations = ready_while_stalled = extra = drained = 0
     k, idle, cycle, enabled, stall_cycles = 0, int(gaps[0]) if n_vec else 0, 0, 0, 0
     held = None  # (data) of a result offered but not taken in the previous cycle
+    prev_stalled = False  # FlowControl skid: in_ready must be low in the cycle after a stalled one
     while cycle < job["limit"]:
         done = len(got) >= n_vec
         if done and drained >= job["drain"]:
@@ -96,8 +97,11 @@ async def check_vectors(dut):
                 got.append(unpack(to_uint(dut.out_data.value), n_out, w_out, out_signed))
         elif out_valid:
             held = to_uint(dut.out_data.value)
-            if job["stall_blocks_input"] and to_uint(dut.in_ready.value):
+            if job["stall_blocks_input"] and not job["ready_lag"] and to_uint(dut.in_ready.value):
                 ready_while_stalled += 1
+        if job["stall_blocks_input"] and job["ready_lag"] and prev_stalled and to_uint(dut.in_ready.value):
+            ready_while_stalled += 1
+        prev_stalled = bool(out_valid and stalling)
         if offering and to_uint(dut.in_ready.value):
             accepted_at.append(enabled)
             accepted_stalls.append(stall_cycles)

@@ -171,7 +171,8 @@ def test_register_estimate_is_what_synthesis_keeps(tmp_path):
     Yosys's flip-flops with the hierarchy kept (so only what a block itself makes constant or equal is merged; a
     flattened design also loses the bits that the weights' values make constant, which no estimate before
     synthesis knows). Dense and 70 % pruned weights (the multipliers gather their inputs), Latency at R = 1, the
-    multiply-accumulate array at R = 3, also with ``DSP: ecp5`` (the spread and group registers), and the
+    multiply-accumulate array at R = 3, also with ``DSP: ecp5`` (the spread and group registers; with ``FlowControl:
+    skid`` the enable's copies too), and the
     shift-and-add graph. The estimate never falls below what synthesis keeps, and exceeds it by at most 4 % (the
     shift-and-add graph: 15 %, for the bits Yosys finds constant or equal inside the graph's module)."""
     import numpy as np
@@ -189,7 +190,8 @@ def test_register_estimate_is_what_synthesis_keeps(tmp_path):
     for name, model in (("dense", dense), ("pruned", pruned)):
         path = models.save(model, tmp_path / f"{name}.onnx")
         for kw, slack in ((dict(reuse=1), 0.01), (dict(reuse=3), 0.02),
-                          (dict(reuse=3, config=ecp5), 0.04), (dict(strategy="distributed_arithmetic"), 0.15)):
+                          (dict(reuse=3, config=ecp5), 0.04), (dict(reuse=3, config=ecp5, flow_control="skid"), 0.04),
+                          (dict(strategy="distributed_arithmetic"), 0.15)):
             design = nn2rtl.convert(path, top="regs", **kw)
             stated = design.report()["totals"]["registers"]
             kept = _flip_flops(design.verilog, "regs", tmp_path, flatten=False)

@@ -27,6 +27,7 @@ class Cost:
     rom_bits: int = 0  #: bits of constant tables (weights selected per round, activation tables, thresholds)
     comparators: int = 0  #: comparisons with constants (multi-threshold quantisers: one per binary-search step)
     adders: int = 0  #: two-input adders of shift-and-add products (Strategy distributed_arithmetic)
+    adder_bits: int = 0  #: their bits (about a LUT each: :attr:`rtl_lib.da.DAPlan.adder_bits`)
 
     def to_dict(self):
         return asdict(self)

@@ -181,7 +181,8 @@ class Conv(Op):
             per_group = [da_cost(*self._group(node, gi), node.types, lps, latency, da_input_floor(node))
                          for gi in range(g)]
             return Cost(latency=latency, ii=1, multipliers=0, products=products,
-                        registers=p * sum(c[1] for c in per_group), adders=p * sum(c[2] for c in per_group))
+                        registers=p * sum(c[1] for c in per_group), adders=p * sum(c[2] for c in per_group),
+                        adder_bits=p * sum(c[3] for c in per_group))
         if reuse == 1:
             needs = needs_multiplier(w).sum(axis=2)                           # (G, K): multiplied weights per row
             live = (idx >= 0)                                                 # (P, G, K)

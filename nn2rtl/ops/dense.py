@@ -163,6 +163,11 @@ def free_running(graph):
     return getattr(graph, "meta", {}).get("flow_control") == "fifo"  # stream views have no meta (never fifo)
 
 
+def registered_enable(graph):
+    """Whether the design's enable is a register whose input the blocks may copy (``FlowControl skid``)."""
+    return getattr(graph, "meta", {}).get("flow_control") == "skid"
+
+
 def _dsp(node):
     return node.attrs.get("dsp", "inferred")
 
@@ -176,10 +181,11 @@ def implementation(lc, reuse):
 
 
 def da_cost(weights, bias, types, lps, latency=None, in_lo=None, relu=False):
-    """``(latency, registers, adders)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
+    """``(latency, registers, adders, adder bits)`` of a shift-and-add dense product (:mod:`rtl_lib.da`)."""
     plan = da_plan_of(weights, bias, types, lps, in_lo)
     tacc, tout = types["accum"], types["result"]
-    return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency, relu), plan.adders)
+    return (latency or da_latency(plan, tacc, tout), da_registers(plan, tacc, tout, latency, relu), plan.adders,
+            plan.adder_bits)
 
 
 def relu_fused(graph, node):
@@ -347,7 +353,9 @@ class Dense(Op):
         if node.attrs.get("implementation") == "distributed-arithmetic":
             return DenseDA(in_lo=da_input_floor(node), free_running=free_running(graph),
                            relu=relu_fused(graph, node), **args)
-        return DenseParallel(**args) if reuse == 1 else DenseResource(reuse=reuse, dsp=_dsp(node), **args)
+        if reuse == 1:
+            return DenseParallel(**args)
+        return DenseResource(reuse=reuse, dsp=_dsp(node), enable_copies=registered_enable(graph), **args)
 
     def details(self, node, graph):
         if node.attrs.get("implementation") != "distributed-arithmetic":
@@ -375,10 +383,10 @@ class Dense(Op):
             return Cost(latency=popcount_latency(n_in, lps), ii=1, multipliers=0, products=n_in * n_out,
                         registers=popcount_registers(n_in, n_out, lps, tout))
         if node.attrs.get("implementation") == "distributed-arithmetic":
-            latency, registers, adders = da_cost(node.params["weight"], node.params.get("bias"), node.types, lps,
-                                                 in_lo=da_input_floor(node), relu=relu_fused(graph, node))
+            latency, registers, adders, bits = da_cost(node.params["weight"], node.params.get("bias"), node.types,
+                                                       lps, in_lo=da_input_floor(node), relu=relu_fused(graph, node))
             return Cost(latency=latency, ii=1, multipliers=0, products=n_in * n_out, registers=registers,
-                        adders=adders)
+                        adders=adders, adder_bits=bits)
         if reuse == 1:
             w, b = node.params["weight"], node.params.get("bias")
             return Cost(latency=dense_latency(w, b, lps, tacc, tout), ii=1, multipliers=count_multipliers(w),
@@ -386,5 +394,6 @@ class Dense(Op):
         plan = mac_plan(n_in, n_out, reuse, node.params["weight"], _dsp(node))
         return Cost(latency=mac_latency(plan, lps, tacc, tout), ii=reuse, multipliers=plan.multipliers,
                     products=n_in * n_out,
-                    registers=resource_registers(plan, node.types["input"], node.types["weight"], tacc, tout, lps),
+                    registers=resource_registers(plan, node.types["input"], node.types["weight"], tacc, tout, lps,
+                                                 enable_copies=registered_enable(graph)),
                     rom_bits=plan.multipliers * reuse * node.types["weight"].width)

@@ -91,6 +91,41 @@ def test_fit_check_names_registers_and_memory_beyond_the_device(example_model):
     fit_check(nn2rtl.convert(example_model, reuse=r), BOARDS["ulx3s-12f"])
 
 
+def test_fit_check_offers_shift_and_add_only_where_its_adders_fit(mlp, example_model):
+    """A multiply-accumulate design beyond the DSP blocks: the advice offers Strategy distributed_arithmetic (no DSP
+    block) with its LUTs and registers when they fit the device, and that design passes the check; the bundled
+    example (a shift-and-add graph of ~165k adder bits) is not offered it on the ULX3S 12F."""
+    board = BOARDS["icebreaker"]
+    with pytest.raises(NotFitting) as e:
+        fit_check(nn2rtl.convert(mlp, precision="fixed<10,4>", reuse=2, top="m"), board)
+    assert "--strategy distributed_arithmetic --reuse 1: no DSP block, about" in str(e.value)
+    da = nn2rtl.convert(mlp, precision="fixed<10,4>", strategy="distributed_arithmetic", top="m")
+    luts = int(str(e.value).split("about ")[1].split(" LUTs")[0].replace(",", ""))
+    assert luts == da.report()["totals"]["adder_bits"] > 0
+    assert fit_check(da, board)["dsps"] == 0
+    with pytest.raises(NotFitting) as e:
+        fit_check(nn2rtl.convert(example_model, reuse=32), BOARDS["ulx3s-12f"])
+    assert "distributed_arithmetic" not in str(e.value)
+
+
+def test_fit_check_counts_the_adders_of_a_shift_and_add_design(tmp_path):
+    """A shift-and-add design whose adders alone (about a LUT per bit) exceed the device is refused before any tool
+    runs, and the advice is a multiply-accumulate array at the smallest reuse factor that fits."""
+    path = models.save(models.torch_mlp([16, 32, 5], seed=2), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, precision="fixed<10,4>", strategy="distributed_arithmetic", top="m")
+    bits = design.report()["totals"]["adder_bits"]
+    assert bits > BOARDS["icebreaker"].capacity["luts"]
+    with pytest.raises(NotFitting) as e:
+        fit_check(design, BOARDS["icebreaker"])
+    msg = str(e.value)
+    assert f"LUTs (the shift-and-add adders' bits alone): needs {bits:,}, the device has 5,280" in msg
+    r = int(msg.split("convert again with --strategy Resource --reuse ")[1].split()[0])
+    fit_check(nn2rtl.convert(path, precision="fixed<10,4>", strategy="Resource", reuse=r), BOARDS["icebreaker"])
+    with pytest.raises(NotFitting):  # the smallest
+        fit_check(nn2rtl.convert(path, precision="fixed<10,4>", strategy="Resource", reuse=r - 1),
+                  BOARDS["icebreaker"])
+
+
 @pytest.mark.parametrize("board,clock,cell,param", [("icebreaker", 30, "SB_PLL40_PAD", "DIVF"),
                                                     ("ulx3s-85f", 50, "EHXPLLL", "CLKFB_DIV"),
                                                     ("arty-a7-35", 150, "MMCME2_BASE", "CLKFBOUT_MULT_F")])

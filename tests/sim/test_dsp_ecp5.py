@@ -5,6 +5,7 @@ states (three cycles more than inferred multipliers: the registered input, the D
 registers)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,10 +17,11 @@ import nn2rtl
 pytestmark = pytest.mark.rtl
 
 
-@pytest.mark.parametrize("flow", ["stall", "fifo"])
+@pytest.mark.parametrize("flow", ["stall", "fifo", "skid"])
 def test_ecp5_dsp_mac_array_bit_exact(flow, tmp_path):
     """The first layer has 64 multipliers: 8 groups with their own round control, two copies of the operands on
-    the way to them (``rtl_lib.mac.GROUP``, ``SUPER``)."""
+    the way to them (``rtl_lib.mac.GROUP``, ``SUPER``); with skid, each group and each supergroup its own copy of
+    the enable register."""
     path = models.save(models.torch_mlp([16, 12, 4], seed=3), tmp_path / "m.onnx")
     inferred = nn2rtl.convert(path, precision="fixed<10,4>", reuse=3, top="dsp_inf", flow_control=flow)
     design = nn2rtl.convert(path, precision="fixed<10,4>", reuse=3, top=f"dsp_{flow}", flow_control=flow,
@@ -28,6 +30,8 @@ def test_ecp5_dsp_mac_array_bit_exact(flow, tmp_path):
     assert design.ii == inferred.ii == 3
     assert design.verilog.count("MULT18X18D #(") >= 1 and '.REG_OUTPUT_CLK("CLK0")' in design.verilog
     assert "MULT18X18D" not in inferred.verilog
+    copies = len(re.findall(r"\.q\(en_[gs]\d+\)", design.verilog))  # outputs of the kept enable registers
+    assert copies == (10 + 3 if flow == "skid" else 0)  # layer 1: 8 groups, 2 supergroups; layer 2: 2 and 1
     r = design.simulate(vectors=400, seed=4, work_dir=tmp_path / "sim")
     assert r.ok, r.failures()
     assert r.results == 400 and r.stall_cycles > 20 and r.latency_min == r.latency_max == design.latency

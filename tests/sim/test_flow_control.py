@@ -1,9 +1,13 @@
 """``FlowControl: fifo``: the pipeline never stops (its enable is constant, no enable net fans out to every
 flip-flop), results the consumer does not take wait in an output FIFO, and ``in_ready`` counts the free places.
 In Verilator with random output stalls: bit-exact, nothing lost or changed while held, latency and II as stated
-(timed where no stall interrupted), and the traffic done in fewer cycles than the stalling design needs."""
+(timed where no stall interrupted), and the traffic done in fewer cycles than the stalling design needs.
+
+``FlowControl: skid``: the enable is a register, so the pipeline stops a cycle after a result is refused and that
+cycle's result waits in a skid register; ``in_ready`` is low in the cycle after each stalled one."""
 
 import json
+import re
 
 import pytest
 from helpers import models
@@ -52,7 +56,38 @@ def test_one_place_short_and_the_ii_is_missed(tmp_path, monkeypatch):
     assert not r.ok and any(f.startswith("II measured") for f in r.failures())
 
 
-def test_fifo_is_for_io_parallel(tmp_path):
+@pytest.mark.parametrize("reuse,strategy,engine", [(1, "distributed_arithmetic", "harness"),
+                                                    (3, "Latency", "harness"), (3, "Latency", "cocotb")])
+def test_skid_flow_control_bit_exact_under_stalls(reuse, strategy, engine, tmp_path, monkeypatch):
+    """The same latency and II as the stalling design, measured under random stalls; the enable is a flip-flop
+    (``en <= en_next``, 1 after reset). The harness's check that matters here can fail: held to the stalling
+    design's promise (in_ready low in every stalled cycle), the skid design breaks it, since it takes an input in
+    the first one."""
+    import sim.runner
     path = models.save(models.torch_mlp([6, 9, 4], seed=3), tmp_path / "m.onnx")
-    with pytest.raises(ConfigError, match="io_stream designs have their own FIFOs"):
-        nn2rtl.convert(path, io_type="io_stream", flow_control="fifo")
+    kw = dict(precision="fixed<10,4>", reuse=reuse, strategy=strategy)
+    stall = nn2rtl.convert(path, top=f"fc_st_r{reuse}", **kw)
+    skid = nn2rtl.convert(path, top=f"fc_skid_r{reuse}", flow_control="skid", **kw)
+    assert (skid.latency, skid.ii, skid.fifo_depth) == (stall.latency, stall.ii, 0)
+    # (at II 1 in_ready is the enable, and Yosys names the register after the port)
+    assert re.search(r"if \(rst\) (en|in_ready) <= 1'h1;\n\s+else \1 <= en_next;", skid.verilog)
+    assert "en_next" not in stall.verilog
+    vectors = 400 if engine == "harness" else 120
+    r = skid.simulate(vectors=vectors, seed=2, work_dir=tmp_path / "skid", engine=engine)
+    assert r.ok, r.failures()
+    assert r.results == vectors and r.stall_cycles > 10 and r.latency_min == r.latency_max == skid.latency
+    assert r.ii_back_to_back == [skid.ii]
+    real = sim.runner.run_design
+    monkeypatch.setattr(sim.runner, "run_design", lambda *a, **k: real(*a, **{**k, "ready_lag": False}))
+    r = skid.simulate(vectors=vectors, seed=2, work_dir=tmp_path / "strict", engine=engine)
+    assert not r.ok and r.ready_while_stalled > 0 and r.bit_exact and r.latency_ok
+    info = json.loads((skid.write(tmp_path / "out") / "design.json").read_text())
+    assert info["flow_control"] == {"mode": "skid", "skid_bits": 4 * skid.output.type.width}
+    assert "FlowControl skid" in skid.summary()
+
+
+def test_fifo_and_skid_are_for_io_parallel(tmp_path):
+    path = models.save(models.torch_mlp([6, 9, 4], seed=3), tmp_path / "m.onnx")
+    for flow in ("fifo", "skid"):
+        with pytest.raises(ConfigError, match="io_stream designs have their own FIFOs"):
+            nn2rtl.convert(path, io_type="io_stream", flow_control=flow)
