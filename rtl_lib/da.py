@@ -85,12 +85,14 @@ _PLANS = {}
 def kept_bits(accum_type, out_type):
     """How many low bits of the accumulator the output cast reads, when fewer than all: a wrapping output keeps
     ``accum.frac - out.frac`` bits for its rounding and ``out.width`` above them; a sum computed modulo
-    ``2**kept`` (every adder cut there) gives the same output. None when the cast reads every bit (it
-    saturates, or the output is as wide as the accumulator)."""
-    from nn2rtl.fixed import Overflow
+    ``2**kept`` (every adder cut there) gives the same output. None when the cast reads every bit: it saturates,
+    the output is as wide as the accumulator, or it rounds by the sign of the value (``TRN_ZERO``, ``RND_ZERO``,
+    ``RND_INF``: toward or away from zero), which is the accumulator's top bit."""
+    from nn2rtl.fixed import Overflow, Rounding
     drop = accum_type.frac - out_type.frac
     kept = drop + out_type.width
-    if out_type.overflow is not Overflow.WRAP or drop < 0 or kept >= accum_type.width:
+    by_sign = out_type.rounding in (Rounding.TRN_ZERO, Rounding.RND_ZERO, Rounding.RND_INF) and drop > 0
+    if out_type.overflow is not Overflow.WRAP or drop < 0 or kept >= accum_type.width or by_sign:
         return None
     return kept
 

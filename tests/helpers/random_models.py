@@ -71,6 +71,8 @@ def cases(draw):
             layer_cfg[name].update(Strategy="distributed_arithmetic", ReuseFactor=1)
     if draw(st.integers(0, 2)) == 0:  # one design in three never stalls its pipeline (an output FIFO instead)
         config["Model"]["FlowControl"] = "fifo"
+    elif draw(st.integers(0, 1)) == 0:  # of the others, one in two stalls a cycle late (a registered enable)
+        config["Model"]["FlowControl"] = "skid"
     return n_in, layers, config, seed
 
 

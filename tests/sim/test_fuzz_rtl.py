@@ -41,6 +41,18 @@ REGRESSIONS = {
                                     "LayerName": {"fc0": {"Precision": {"result": "ufixed<5,7,TRN_ZERO,SAT_SYM>",
                                                                         "accum": "fixed<17,0>"}, "ReuseFactor": 39},
                                                   "input": {"Precision": {"result": "ufixed<13,2>"}}}}, 276),
+    # a shift-and-add layer whose wrapping output rounds toward zero (TRN_ZERO): the graph was cut to the output's
+    # bits, losing the sign the rounding needs
+    "da_trn_zero_output": (3, [("fc", 3), ("ThresholdedRelu", {"alpha": 0.5}), ("fc", 2), ("Clip", {"min": 0.0,
+                                                                                                    "max": 2.0})],
+                           {"Model": {"Precision": "fixed<8,7>", "AdderLevelsPerStage": 2, "TableMode": "fitted",
+                                      "FlowControl": "skid"},
+                            "LayerName": {"fc0": {"Precision": {"result": "ufixed<6,4,TRN_ZERO,WRAP>",
+                                                                "accum": "fixed<23,12>"},
+                                                  "ReuseFactor": 1, "Strategy": "distributed_arithmetic"},
+                                          "fc2": {"Precision": {"result": "fixed<11,7,RND_INF,SAT_SYM>",
+                                                                "accum": "fixed<7,4>"}, "ReuseFactor": 9},
+                                          "input": {"Precision": {"result": "fixed<10,4>"}}}}, 358),
     # 2-bit QONNX with HALF_UP: the RND_INF increment that Verilator 5.006 misread
     "qonnx_2b_half_up": ("qonnx", [6, 6, 3], 2, "HALF_UP", False, 12, 4931),
 }
