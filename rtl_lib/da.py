@@ -462,7 +462,9 @@ def da_rtlil(block, name, library):
                 we = wa + 1
                 e = r.wire(f"n{n}_e", we)
                 r.unary("neg" if sign < 0 else "pos", va, wa, e, we)
-                if rounding is Rounding.TRN:  # floor: drop the low bits
+                if rounding is Rounding.TRN and k >= we:  # floor of a value below 2**k in size: its sign, 0 or -1
+                    r.unary("pos", f"{e} [{we - 1}]", 1, y, w)
+                elif rounding is Rounding.TRN:  # floor: drop the low bits
                     r.unary("pos", f"{e} [{we - 1}:{k}]", we - k, y, w)
                 else:
                     r.cell(f"\\{cast_def(FixedType(we, we - k, True), FixedType(w, w, True, rounding))}", {},

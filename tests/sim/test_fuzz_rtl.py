@@ -53,6 +53,18 @@ REGRESSIONS = {
                                           "fc2": {"Precision": {"result": "fixed<11,7,RND_INF,SAT_SYM>",
                                                                 "accum": "fixed<7,4>"}, "ReuseFactor": 9},
                                           "input": {"Precision": {"result": "fixed<10,4>"}}}}, 358),
+    # an accumulator with fewer fractional bits than a product has bits (fixed<13,15>: frac -2): the cast drops
+    # every bit of the product, and its slice was empty (Yosys: "invalid slice")
+    "da_product_below_the_accumulator_lsb": (
+        1, [("fc", 2), ("PRelu", {}), ("fc", 1), ("Tanh", {}), ("fc", 2), ("Elu", {"alpha": 0.5})],
+        {"Model": {"Precision": "fixed<18,16>", "AdderLevelsPerStage": 1, "TableMode": "hls4ml",
+                   "FlowControl": "fifo"},
+         "LayerName": {"fc0": {"Precision": {"result": "ufixed<6,1,TRN_ZERO,SAT>", "accum": "fixed<13,15>"},
+                               "ReuseFactor": 1, "Strategy": "distributed_arithmetic"},
+                       "fc2": {"Precision": {"result": "fixed<7,9,TRN_ZERO,SAT_SYM>", "accum": "auto"},
+                               "ReuseFactor": 1, "Strategy": "distributed_arithmetic"},
+                       "fc4": {"Precision": {"result": "ufixed<6,7,TRN,WRAP>", "accum": "auto"}, "ReuseFactor": 3},
+                       "input": {"Precision": {"result": "ufixed<3,0>"}}}}, 0),
     # 2-bit QONNX with HALF_UP: the RND_INF increment that Verilator 5.006 misread
     "qonnx_2b_half_up": ("qonnx", [6, 6, 3], 2, "HALF_UP", False, 12, 4931),
 }
