@@ -155,7 +155,11 @@ def main():
         for lps in (1, 2):
             for flow in ("stall", "fifo", "skid"):
                 rows.append(measure("e16x16", dense(16, 16), lps, flow, work, args.freq, seeds=args.seeds))
-            rows.append(measure_da4ml("e16x16", dense(16, 16), lps, work, args.freq, args.da4ml_python, args.seeds))
+            if lps == 1:  # da4ml's module at one adder level per stage, where both tools reach their fastest clock
+                # (nextpnr takes about 15 minutes per seed on it, 2 on ours; at two levels bench_da.py compares the
+                # resources)
+                rows.append(measure_da4ml("e16x16", dense(16, 16), 1, work, args.freq, args.da4ml_python,
+                                          args.seeds))
         # the multiply-accumulate array: the 16x64 layer of bench_da.py at R = 8 on ECP5 DSP tiles
         # with each flow control: stall's clock enable reaches every flip-flop and DSP tile of the array, skid's is
         # a register copied per group of multipliers
