@@ -437,7 +437,7 @@ class Design:
                           extra_sources=extra, ii=self.ii, stall_from=stall_from,
                           ready_prob=0.6, seed=seed + 2, engine=engine,
                           stall_blocks_input=not self.fifo_depth,
-                          ready_lag=self.graph.meta.get("flow_control") == "skid" and self.latency > 0)
+                          ready_lag=bool(self.skid_registers))
 
 
     def _sim_sources(self, work_dir, verilog_path):

@@ -48,6 +48,13 @@ class Rounding(enum.Enum):
     RND_INF = "RND_INF"          #: to nearest, ties away from zero
     RND_CONV = "RND_CONV"        #: to nearest, ties to even (convergent)
 
+    @property
+    def by_sign(self):
+        """Whether the result depends on the sign of the value (toward or away from zero: ``negative`` in
+        :func:`_round_up`), not only on the dropped bits and the kept ones: a value known only modulo a power of
+        two cannot be rounded so."""
+        return self in (Rounding.TRN_ZERO, Rounding.RND_ZERO, Rounding.RND_INF)
+
 
 class Overflow(enum.Enum):
     """Overflow modes of ``ap_fixed`` (what happens to values outside the representable range)."""

@@ -88,10 +88,10 @@ def kept_bits(accum_type, out_type):
     ``2**kept`` (every adder cut there) gives the same output. None when the cast reads every bit: it saturates,
     the output is as wide as the accumulator, or it rounds by the sign of the value (``TRN_ZERO``, ``RND_ZERO``,
     ``RND_INF``: toward or away from zero), which is the accumulator's top bit."""
-    from nn2rtl.fixed import Overflow, Rounding
+    from nn2rtl.fixed import Overflow
     drop = accum_type.frac - out_type.frac
     kept = drop + out_type.width
-    by_sign = out_type.rounding in (Rounding.TRN_ZERO, Rounding.RND_ZERO, Rounding.RND_INF) and drop > 0
+    by_sign = out_type.rounding.by_sign and drop > 0
     if out_type.overflow is not Overflow.WRAP or drop < 0 or kept >= accum_type.width or by_sign:
         return None
     return kept

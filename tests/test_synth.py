@@ -237,3 +237,16 @@ def test_kept_registers_are_not_merged_by_yosys(tmp_path):
     assert "(* keep" in kept and "(* keep" not in plain
     assert _flip_flops(plain, "copies", tmp_path) == 6
     assert _flip_flops(kept, "copies", tmp_path) == 18
+
+
+def test_adder_bits_are_about_the_luts_of_a_shift_and_add_design(tmp_path, monkeypatch):
+    """``design.json``'s ``adder_bits`` (the board fit check counts them against the LUTs) against Yosys's LUTs
+    for a whole shift-and-add design on xc7: 0.77 LUTs per bit here (the low bits a shift leaves to one operand are
+    wiring), 0.95 for the jet MLP on ECP5 (``benchmarks/results/fmax.md``). The estimate does not fall below by
+    much nor stand far above."""
+    monkeypatch.setenv("NN2RTL_CACHE", str(tmp_path / "cache"))
+    path = models.save(models.torch_mlp([16, 12, 4], seed=4), tmp_path / "m.onnx")
+    design = nn2rtl.convert(path, strategy="distributed_arithmetic", top="bits")
+    bits = design.report()["totals"]["adder_bits"]
+    luts = synthesize(design.verilog, "bits", "xc7", use_cache=False)["luts"]
+    assert 0.6 * bits <= luts <= 1.1 * bits, (bits, luts)

@@ -176,3 +176,18 @@ def test_quantize_far_beyond_a_double_once_scaled_is_exact(spec):
     xs = [1e300, -1e300, 1.7e308, 2.0 ** 900 + 2.0 ** 860, 0.75]
     got = t.quantize(np.array(xs))
     assert [int(g) for g in got] == [ref_convert(Fraction(x), t) for x in xs]
+
+
+def test_rounding_by_sign_is_where_the_sign_changes_the_rounding():
+    """``Rounding.by_sign`` (a shift-and-add graph cut to the output's bits cannot round so) holds exactly for the
+    modes whose rounding decision changes with the sign of the value, all else equal."""
+    import itertools
+
+    import numpy as np
+
+    from nn2rtl.fixed import Rounding, _round_up
+    for mode in Rounding:
+        differs = any(bool(_round_up(np.bool_(odd), cmp, np.bool_(nz), np.bool_(True), mode))
+                      != bool(_round_up(np.bool_(odd), cmp, np.bool_(nz), np.bool_(False), mode))
+                      for odd, cmp, nz in itertools.product([False, True], [-1, 0, 1], [False, True]))
+        assert mode.by_sign == differs, mode

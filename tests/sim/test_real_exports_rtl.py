@@ -73,14 +73,18 @@ def test_a_transpose_left_in_hardware_is_wiring(tmp_path):
     assert r.ok, r.failures()
 
 
-@pytest.mark.parametrize("name", ["small_int8", "cnn_w4a4"])
-def test_real_export_on_ecp5_dsps_with_an_output_fifo(zoo, name, tmp_path):
+@pytest.mark.parametrize("name,flow", [("small_int8", "fifo"), ("cnn_w4a4", "fifo"), ("small_int8", "skid")])
+def test_real_export_on_ecp5_dsps_with_an_output_fifo(zoo, name, flow, tmp_path):
     """Real Brevitas exports (an MLP, a CNN) through the multiply-accumulate array on ECP5 DSP tiles (the group
     and spread registers, ``rtl_lib.mac``) with ``FlowControl: fifo`` (the pipeline never stops; results wait in
-    ``rtl_lib.streaming.ResultFifo``): bit-exact under random stalls, latency and II as stated."""
+    ``rtl_lib.streaming.ResultFifo``), and the MLP with ``skid`` (the enable a register, copied per group):
+    bit-exact under random stalls, latency and II as stated."""
     path = real_exports.model_path(zoo, name)
-    design = nn2rtl.convert(path, reuse=4, top=f"rx_{name}_dsp", dsp="ecp5", flow_control="fifo")
-    assert design.report()["flow_control"]["fifo_bits"] > 0
+    design = nn2rtl.convert(path, reuse=4, top=f"rx_{name}_dsp_{flow}", dsp="ecp5", flow_control=flow)
+    if flow == "fifo":
+        assert design.report()["flow_control"]["fifo_bits"] > 0
+    else:
+        assert design.report()["flow_control"]["mode"] == "skid" and "en_next" in design.verilog
     assert design.verilog.count("MULT18X18D #(") >= 1
     r = design.simulate(vectors=300, seed=5, work_dir=tmp_path)
     assert r.ok, r.failures()
